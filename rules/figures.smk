@@ -1,0 +1,44 @@
+# Figures (one job per language) and tables, from committed results only: redrawing a plot never
+# needs the dataset, a GPU or a training run.
+
+FIGURE_NAMES = ["iteration_loss", "epoch_curves", "feature_maps"] + (["channel_attention"] if "se" in MODELS else [])
+TABLE_NAMES = ["metrics", "architecture", "data"]
+
+
+rule figures:
+    input:
+        histories=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/history.json", model=MODELS),
+        probes=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/probe.npz", model=MODELS),
+        stamp=code_stamp("figures", ["figures", "fonts", "__init__"], config["figures"]),
+    output:
+        expand(f"{RES}/figures/{{{{lang}}}}/{{name}}.png", name=FIGURE_NAMES),
+    wildcard_constraints:
+        lang="|".join(LANGS),
+    params:
+        models=" ".join(MODELS),
+        channels=config["figures"]["channels_shown"],
+        dpi=config["figures"]["dpi"],
+    log:
+        f"{RES}/logs/figures_{{lang}}.log",
+    shell:
+        "{PYTHON} -m se_attention.figures --run-dir {RES} --models {params.models} --seed {FIGURE_SEED} "
+        "--lang {wildcards.lang} --channels-shown {params.channels} --dpi {params.dpi} > {log} 2>&1"
+
+
+rule report:
+    input:
+        metrics=expand(f"{RES}/runs/{{model}}/seed{{seed}}/metrics.json", model=MODELS, seed=SEEDS),
+        provenance=f"{RES}/data/provenance.json",
+        stamp=code_stamp("report", ["report", "cnn", "se"], {"languages": LANGS}),
+    output:
+        expand(f"{RES}/tables/{{lang}}/{{name}}.md", lang=LANGS, name=TABLE_NAMES),
+        summary=f"{RES}/tables/summary.json",
+    params:
+        models=" ".join(MODELS),
+        seeds=" ".join(map(str, SEEDS)),
+        langs=" ".join(LANGS),
+    log:
+        f"{RES}/logs/report.log",
+    shell:
+        "{PYTHON} -m se_attention.report --run-dir {RES} --models {params.models} --seeds {params.seeds} "
+        "--langs {params.langs} > {log} 2>&1"

@@ -1,0 +1,53 @@
+# Training (one job per model and seed) and the probe that keeps what the figures need.
+# Each stamp lists the modules whose code decides the numbers; data loading acts through the
+# prepared file (an input), and provenance or file-writing helpers never change a result.
+# The probe file sits in the run folder (runs/<model>/seed<k>/probe.npz), after model.pt in
+# checkout order, so a fresh clone never sees it as older than the weights it was made from.
+
+RUN_DIR = f"{RES}/runs/{{model}}/seed{{seed}}"
+
+
+rule train:
+    input:
+        data=f"{DATA}/cifar10.npz",
+        provenance=f"{RES}/data/provenance.json",
+        stamp=code_stamp("train", ["train", "augment", "cnn", "se"],
+                         recipe(config)),
+    output:
+        model=f"{RUN_DIR}/model.pt",
+        history=f"{RUN_DIR}/history.json",
+        metrics=f"{RUN_DIR}/metrics.json",
+    params:
+        recipe=recipe_json(),
+        out=RUN_DIR,
+    wildcard_constraints:
+        model="|".join(MODELS),
+        seed=r"\d+",
+    threads: train_threads()
+    log:
+        f"{RES}/logs/train_{{model}}_seed{{seed}}.log",
+    benchmark:
+        f"{RES}/benchmarks/train_{{model}}_seed{{seed}}.tsv"
+    shell:
+        "{PYTHON} -m se_attention.train --recipe '{params.recipe}' --model {wildcards.model} "
+        "--seed {wildcards.seed} --data {input.data} --data-provenance {input.provenance} "
+        "--out {params.out} --threads {threads} 2> {log}"
+
+
+rule probe:
+    input:
+        weights=rules.train.output.model,
+        data=f"{DATA}/cifar10.npz",
+        stamp=code_stamp("probe", ["probe", "augment", "cnn", "se"],
+                         {"recipe": recipe(config), "probe": config["probe"]}),
+    output:
+        f"{RUN_DIR}/probe.npz",
+    params:
+        recipe=recipe_json(),
+        samples=config["probe"]["sample_images"],
+    log:
+        f"{RES}/logs/probe_{{model}}_seed{{seed}}.log",
+    shell:
+        "{PYTHON} -m se_attention.probe --recipe '{params.recipe}' --model {wildcards.model} "
+        "--weights {input.weights} --data {input.data} --sample-images {params.samples} "
+        "--out {output} 2> {log}"

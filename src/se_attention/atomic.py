@@ -1,0 +1,65 @@
+"""Write files so that a crash never leaves a truncated file under its final name.
+
+Each writer fills a temporary file in the same directory, flushes it to disk and renames it
+over the target: ``os.replace`` is atomic on POSIX, so readers see the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it to ``target`` only on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Keep the real suffix last: numpy and matplotlib pick the format from it.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix or target.suffix + ".part")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    # mkstemp creates 0600 files; give the final file the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_text(target: str | os.PathLike, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(target: str | os.PathLike, obj: Any) -> None:
+    write_text(target, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def save_npz(target: str | os.PathLike, **arrays: Any) -> None:
+    import numpy as np
+
+    with atomic_path(target, suffix=".part.npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
+
+
+def save_torch(target: str | os.PathLike, obj: Any) -> None:
+    import torch
+
+    with atomic_path(target) as tmp:
+        torch.save(obj, tmp)
+
+
+def save_figure(fig: Any, target: str | os.PathLike, **kwargs: Any) -> None:
+    target = Path(target)
+    with atomic_path(target, suffix=".part" + target.suffix) as tmp:
+        fig.savefig(tmp, **kwargs)

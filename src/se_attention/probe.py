@@ -1,0 +1,124 @@
+"""One pass of a trained model over the test set, saving everything the figures need.
+
+    python -m se_attention.probe --recipe config/config.yaml --model se \
+        --weights results/paper/runs/se/seed0/model.pt --data data/paper/cifar10.npz \
+        --sample-images 6 --out results/paper/runs/se/seed0/probe.npz
+
+The probe file is small and committed, so figures can be redrawn without the dataset or a GPU.
+It holds: labels and predictions; the confusion matrix; for a few fixed test images (the first
+test image of each of the first classes, the same for every model) the images and the feature
+maps of each block (conv output as the lesson hooks it, after BN+ReLU, and for SE models after
+the SE rescaling with the gates); and for SE models the per-class mean gate of every channel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import atomic
+from .augment import normalize
+from .cnn import build_model
+from .config import load_recipe
+from .data import DataError, load_npz
+from .se import SEBlock
+from .train import pick_device
+
+GATE_SAMPLE = 1000  # test images whose raw gates are kept, for distributions
+
+
+def sample_indices(labels: np.ndarray, count: int) -> np.ndarray:
+    """The first test image of each of the first ``count`` classes."""
+    return np.array([int(np.flatnonzero(labels == c)[0]) for c in range(count) if (labels == c).any()])
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> None:
+    # weights_only refuses pickled code: a checkpoint is data, never a program.
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+@torch.no_grad()
+def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_images: int,
+              device: torch.device, batch_size: int = 500) -> dict[str, np.ndarray]:
+    arrays = load_npz(data)
+    x_all = torch.from_numpy(arrays["x_test"]).permute(0, 3, 1, 2)
+    y_all = arrays["y_test"]
+    mean, std = recipe["normalize"]["mean"], recipe["normalize"]["std"]
+    model = build_model(model_name, **recipe["model"])
+    load_weights(model, weights)
+    model.to(device).eval()
+
+    def prep(x):
+        return normalize(x.to(device).float().div(255), mean, std)
+
+    se_blocks = [b.se for b in model.blocks if isinstance(b.se, SEBlock)]
+    preds, gate_sums, gate_sample = [], [np.zeros((10, b.fc2.out_features)) for b in se_blocks], [[] for _ in se_blocks]
+    for i in range(0, len(y_all), batch_size):
+        logits = model(prep(x_all[i : i + batch_size]))
+        preds.append(logits.argmax(1).cpu().numpy())
+        y = y_all[i : i + batch_size]
+        for k, block in enumerate(se_blocks):
+            gates = block.last_gates.cpu().double().numpy()
+            np.add.at(gate_sums[k], y, gates)
+            if i < GATE_SAMPLE:
+                gate_sample[k].append(gates[: GATE_SAMPLE - i])
+    pred = np.concatenate(preds)
+    counts = np.bincount(y_all, minlength=10)
+    out: dict[str, np.ndarray] = {
+        "labels": y_all.astype(np.int64),
+        "preds": pred.astype(np.int64),
+        "confusion": np.bincount(y_all * 10 + pred, minlength=100).reshape(10, 10),
+    }
+    for k in range(len(se_blocks)):
+        out[f"gates_class_mean_{k + 1}"] = (gate_sums[k] / np.maximum(counts, 1)[:, None]).astype(np.float32)
+        out[f"gates_sample_{k + 1}"] = np.concatenate(gate_sample[k]).astype(np.float16)
+
+    # Feature maps of the sample images, block by block, in the order the network computes them.
+    idx = sample_indices(y_all, sample_images)
+    out["sample_index"] = idx
+    out["sample_images"] = arrays["x_test"][idx]
+    out["sample_labels"] = y_all[idx]
+    out["sample_preds"] = pred[idx]
+    x = prep(x_all[idx])
+    for k, block in enumerate(model.blocks, start=1):
+        conv = block.conv(x)
+        act = torch.relu(block.bn(conv))
+        out[f"conv{k}"] = conv.cpu().numpy().astype(np.float16)
+        out[f"act{k}"] = act.cpu().numpy().astype(np.float16)
+        if isinstance(block.se, SEBlock):
+            gates = block.se.gates(act)
+            act = act * gates[:, :, None, None]
+            out[f"se{k}"] = act.cpu().numpy().astype(np.float16)
+            out[f"sample_gates_{k}"] = gates.cpu().numpy().astype(np.float32)
+        x = block.pool(act)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m se_attention.probe", description=__doc__.split("\n")[0])
+    p.add_argument("--recipe", required=True)
+    p.add_argument("--model", required=True, choices=["cnn", "se"])
+    p.add_argument("--weights", required=True, type=Path)
+    p.add_argument("--data", required=True, type=Path)
+    p.add_argument("--sample-images", type=int, default=6)
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--device", default="auto")
+    args = p.parse_args(argv)
+    try:
+        result = run_probe(load_recipe(args.recipe), args.model, args.weights, args.data, args.sample_images,
+                           pick_device(args.device))
+    except (DataError, ValueError, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    atomic.save_npz(args.out, **result)
+    acc = 100.0 * (result["preds"] == result["labels"]).mean()
+    print(f"probe {args.model}: test accuracy {acc:.2f}% on {len(result['labels'])} images -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

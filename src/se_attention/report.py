@@ -1,0 +1,195 @@
+"""Tables for the site, in each language, from the metrics files a run wrote.
+
+    python -m se_attention.report --run-dir results/paper --models cnn se --seeds 0 --langs zh en
+
+Writes tables/<lang>/{metrics,architecture,data}.md (Markdown fragments the site includes) and
+summary.json (the same numbers, machine-readable). Nothing here is typed by hand: every number
+comes from runs/<model>/seed<k>/metrics.json, data/provenance.json or the model definition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from . import atomic, run_folder
+from .cnn import build_model, multiply_adds, parameter_count
+from .se import SEBlock
+
+TEXT = {
+    "en": {
+        "model": {"cnn": "CNN", "se": "CNN + SE"},
+        "metrics_head": ["Model", "Seeds", "Epochs", "Final test acc. (%)", "Best test acc. (%)", "Parameters",
+                         "Train time / epoch (s)", "Images / s"],
+        "epochs_note": "Trained for {done} epochs; the lesson's recipe asks for {recipe}.",
+        "epochs_note_full": "Trained for the recipe's full {done} epochs.",
+        "seeds_note": "Mean ± sample standard deviation over seeds {seeds}.",
+        "one_seed_note": "One seed ({seeds}): a single run cannot separate a small gap from seed noise.",
+        "monitor_note": {"test": "The learning-rate scheduler watched the test loss, as in the lesson (see the FAQ).",
+                         "val": "The learning-rate scheduler watched a held-out validation split."},
+        "device_note": "Trained on: {device}.",
+        "arch_head": ["Layer", "Output shape", "CNN parameters", "CNN + SE parameters"],
+        "block": "conv block {k} (conv 3×3, BN, ReLU, max-pool)",
+        "se": "SE block {k} ({c} → {h} → {c})",
+        "total": "**total**",
+        "macs": "multiply-adds per image",
+        "data_head": ["", ""],
+        "data_rows": {"source": "source", "layout": "layout", "md5": "archive md5", "train": "training images",
+                      "test": "test images", "per_class": "per class (train / test)", "sha": "prepared arrays sha256"},
+        "jpeg": "**These results come from the JPEG re-encoding of CIFAR-10** (quality 75): real CIFAR-10 images, "
+                "slightly lossy, so accuracies may differ from the official archive by a fraction of a percent.",
+        "official": "These results come from the official CIFAR-10 archive.",
+    },
+    "zh": {
+        "model": {"cnn": "CNN", "se": "CNN + SE"},
+        "metrics_head": ["模型", "随机种子", "轮数", "最终测试准确率 (%)", "最佳测试准确率 (%)", "参数量",
+                         "每轮训练时间 (秒)", "每秒图像数"],
+        "epochs_note": "本结果训练了 {done} 轮；课程原方案为 {recipe} 轮。",
+        "epochs_note_full": "按原方案完整训练了 {done} 轮。",
+        "seeds_note": "数值为种子 {seeds} 的均值 ± 样本标准差。",
+        "one_seed_note": "只有一个随机种子（{seeds}）：单次运行无法把微小差距与随机波动区分开。",
+        "monitor_note": {"test": "学习率调度器监控的是测试集损失，与课程一致（见八股问答）。",
+                         "val": "学习率调度器监控的是单独划出的验证集损失。"},
+        "device_note": "训练设备：{device}。",
+        "arch_head": ["层", "输出形状", "CNN 参数量", "CNN + SE 参数量"],
+        "block": "卷积块 {k}（3×3 卷积、BN、ReLU、最大池化）",
+        "se": "SE 模块 {k}（{c} → {h} → {c}）",
+        "total": "**合计**",
+        "macs": "每张图像的乘加次数",
+        "data_head": ["", ""],
+        "data_rows": {"source": "数据来源", "layout": "格式", "md5": "压缩包 md5", "train": "训练图像",
+                      "test": "测试图像", "per_class": "每类（训练 / 测试）", "sha": "预处理数组 sha256"},
+        "jpeg": "**本结果使用的是 CIFAR-10 的 JPEG 重编码版本**（质量 75）：图像是真实的 CIFAR-10，但有轻微有损压缩，"
+                "准确率可能与官方数据相差零点几个百分点。",
+        "official": "本结果使用官方 CIFAR-10 压缩包。",
+    },
+}
+
+
+def table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def mean_std(values: list[float], digits: int = 2) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def load_metrics(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
+    return {m: [json.loads((run_folder(run_dir, m, s) / "metrics.json").read_text()) for s in seeds]
+            for m in models}
+
+
+def summarize(metrics: dict[str, list[dict]]) -> dict:
+    out = {}
+    for model, runs in metrics.items():
+        out[model] = {
+            "seeds": [r["seed"] for r in runs],
+            "epochs": sorted({r["epochs"] for r in runs}),
+            "final_test_acc": [r["final_test_acc"] for r in runs],
+            "best_test_acc": [r["best_test_acc"] for r in runs],
+            "parameters": runs[0]["parameters"],
+            "seconds_per_epoch": [r["seconds_per_epoch"] for r in runs],
+            "images_per_second": [r["images_per_second"] for r in runs],
+            "device": runs[0]["provenance"]["device"],
+        }
+        out[model]["final_test_acc_mean"] = statistics.mean(out[model]["final_test_acc"])
+    return out
+
+
+def metrics_markdown(summary: dict, recipe_epochs: int, monitor: str, lang: str) -> str:
+    t = TEXT[lang]
+    rows = []
+    for model, s in summary.items():
+        rows.append([t["model"][model], ", ".join(map(str, s["seeds"])), "/".join(map(str, s["epochs"])),
+                     mean_std(s["final_test_acc"]), mean_std(s["best_test_acc"]), f"{s['parameters']:,}",
+                     mean_std(s["seconds_per_epoch"], 1), mean_std(s["images_per_second"], 0)])
+    done = max(e for s in summary.values() for e in s["epochs"])
+    seeds = ", ".join(map(str, next(iter(summary.values()))["seeds"]))
+    notes = [t["epochs_note_full"].format(done=done) if done >= recipe_epochs
+             else t["epochs_note"].format(done=done, recipe=recipe_epochs),
+             t["seeds_note"].format(seeds=seeds) if "," in seeds else t["one_seed_note"].format(seeds=seeds),
+             t["monitor_note"][monitor],
+             t["device_note"].format(device=next(iter(summary.values()))["device"])]
+    return table(t["metrics_head"], rows) + "\n" + " ".join(notes) + "\n"
+
+
+def architecture_markdown(model_config: dict, lang: str) -> str:
+    t = TEXT[lang]
+    cnn, se = build_model("cnn", **model_config), build_model("se", **model_config)
+    rows, side = [], 32
+    for k, (b_cnn, b_se) in enumerate(zip(cnn.blocks, se.blocks), start=1):
+        side //= 2
+        c = b_cnn.conv.out_channels
+        rows.append([t["block"].format(k=k), f"{c}×{side}×{side}", f"{parameter_count(b_cnn):,}",
+                     f"{parameter_count(b_se) - parameter_count(b_se.se):,}"])
+        if isinstance(b_se.se, SEBlock):
+            rows.append([t["se"].format(k=k, c=c, h=b_se.se.fc1.out_features), f"{c}×{side * 2}×{side * 2}", "—",
+                         f"{parameter_count(b_se.se):,}"])
+    for name in ("fc1", "fc2"):
+        layer = getattr(cnn, name)
+        rows.append([f"{name} (linear {layer.in_features} → {layer.out_features})", str(layer.out_features),
+                     f"{parameter_count(layer):,}", f"{parameter_count(getattr(se, name)):,}"])
+    rows.append([t["total"], "", f"**{parameter_count(cnn):,}**", f"**{parameter_count(se):,}**"])
+    rows.append([t["macs"], "", f"{multiply_adds(cnn):,}", f"{multiply_adds(se):,}"])
+    return table(t["arch_head"], rows)
+
+
+def data_markdown(provenance: dict, lang: str) -> str:
+    t = TEXT[lang]
+    r = t["data_rows"]
+    counts = provenance["counts"]
+    per_class = sorted({f"{counts['train'][c]} / {counts['test'][c]}" for c in counts["train"]})
+    rows = [[r["source"], f"`{provenance['source']}`"], [r["layout"], provenance["layout"]],
+            [r["md5"], f"`{provenance['source_md5']}`" if provenance.get("source_md5") else "—"],
+            [r["train"], f"{provenance['totals']['train']:,}"], [r["test"], f"{provenance['totals']['test']:,}"],
+            [r["per_class"], ", ".join(per_class)], [r["sha"], f"`{provenance['arrays_sha256'][:16]}…`"]]
+    note = t["jpeg"] if provenance.get("jpeg_reencoded") else t["official"]
+    return table(t["data_head"], rows) + "\n" + note + "\n"
+
+
+def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: list[str]) -> list[Path]:
+    metrics = load_metrics(run_dir, models, seeds)
+    recipe = next(iter(metrics.values()))[0]["provenance"]["recipe"]
+    provenance = json.loads((run_dir / "data" / "provenance.json").read_text())
+    summary = summarize(metrics)
+    written = []
+    for lang in langs:
+        out = run_dir / "tables" / lang
+        parts = {
+            "metrics.md": metrics_markdown(summary, recipe["train"]["epochs"], recipe["train"]["monitor"], lang),
+            "architecture.md": architecture_markdown(recipe["model"], lang),
+            "data.md": data_markdown(provenance, lang),
+        }
+        for name, text in parts.items():
+            atomic.write_text(out / name, text)
+            written.append(out / name)
+    atomic.write_json(run_dir / "tables" / "summary.json", {"recipe_epochs": recipe["train"]["epochs"], "models": summary,
+                                                          "data": provenance})
+    return written + [run_dir / "tables" / "summary.json"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m se_attention.report", description=__doc__.split("\n")[0])
+    p.add_argument("--run-dir", required=True, type=Path)
+    p.add_argument("--models", nargs="+", required=True)
+    p.add_argument("--seeds", nargs="+", type=int, required=True)
+    p.add_argument("--langs", nargs="+", required=True, choices=sorted(TEXT))
+    args = p.parse_args(argv)
+    try:
+        for path in write_reports(args.run_dir, args.models, args.seeds, args.langs):
+            print(path)
+    except (OSError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Build (or serve) the bilingual site from docs/ and one run's figures and tables.
+
+    python -m se_attention.site build --run-dir results/paper --out site/paper
+    python -m se_attention.site serve --run-dir results/paper
+
+docs/ holds only hand-written pages; the numbers and figures come from the run folder. Both are
+staged into a scratch folder (docs/generated/ <- figures/ and tables/) and built there with
+`mkdocs build --strict`, so docs/ is never mixed with generated files and the smoke and paper runs
+cannot overwrite each other's site. The finished site replaces --out in one rename.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+STAGED = ("docs", "mkdocs.yml", "overrides")
+
+
+def stage(root: Path, run_dir: Path, where: Path) -> Path:
+    for name in STAGED:
+        src = root / name
+        if src.is_dir():
+            shutil.copytree(src, where / name)
+        elif src.is_file():
+            shutil.copy2(src, where / name)
+    generated = where / "docs" / "generated"
+    for part in ("figures", "tables"):
+        if not (run_dir / part).is_dir():
+            raise FileNotFoundError(f"{run_dir / part}: missing; run the workflow's figures and report steps first")
+        shutil.copytree(run_dir / part, generated / part)
+    return where / "mkdocs.yml"
+
+
+def build(root: Path, run_dir: Path, out: Path) -> None:
+    scratch_root = root / ".build"
+    scratch_root.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch_root, prefix="site-") as scratch:
+        scratch = Path(scratch)
+        config = stage(root, run_dir, scratch / "src")
+        built = scratch / "site"
+        env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+        subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(built)],
+                       check=True, cwd=config.parent, env=env)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        old = scratch / "old"
+        if out.exists():
+            out.rename(old)
+        built.rename(out)
+
+
+def serve(root: Path, run_dir: Path, address: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="se-attention-site-") as scratch:
+        config = stage(root, run_dir, Path(scratch))
+        env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+        subprocess.run([sys.executable, "-m", "mkdocs", "serve", "-f", str(config), "-a", address],
+                       cwd=config.parent, env=env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m se_attention.site", description=__doc__.split("\n")[0])
+    p.add_argument("action", choices=["build", "serve"])
+    p.add_argument("--run-dir", type=Path, default=Path("results/paper"))
+    p.add_argument("--out", type=Path, default=Path("site/paper"))
+    p.add_argument("--root", type=Path, default=Path("."), help="repository root (holds docs/ and mkdocs.yml)")
+    p.add_argument("--address", default="127.0.0.1:8000")
+    args = p.parse_args(argv)
+    try:
+        if args.action == "build":
+            build(args.root.resolve(), args.run_dir.resolve(), args.out.resolve())
+            print(f"site written to {args.out}")
+        else:
+            serve(args.root.resolve(), args.run_dir.resolve(), args.address)
+    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Train one model with one seed on the prepared CIFAR-10 file: the lesson's recipe, made fast.
+
+    python -m se_attention.train --recipe config/config.yaml --model se --seed 0 \
+        --data data/paper/cifar10.npz --out results/paper/runs/se/seed0
+
+The loop is the lesson's (Adam, batch 64, cross-entropy, ReduceLROnPlateau stepped once per
+epoch on the monitored loss); only the data path differs: the uint8 set lives in one tensor on
+the device and is augmented a batch at a time (see augment.py). After every epoch the full state
+is saved, so a killed run resumes where it stopped and ends with the same numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import atomic
+from .augment import AugmentConfig, augment_batch, normalize
+from .cnn import build_model, parameter_count
+from .config import load_recipe
+from .data import DataError, load_npz
+from .provenance import device_description, git_commit, package_versions
+
+
+class TrainingError(Exception):
+    """Training cannot go on (for example a non-finite loss); the message says where."""
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # uint8, N x 3 x 32 x 32, channels_last in memory
+    y: torch.Tensor  # int64, N
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_splits(path: Path, val_per_class: int, device: torch.device) -> dict[str, Split]:
+    arrays = load_npz(path)
+
+    def to_split(x: np.ndarray, y: np.ndarray) -> Split:
+        # The npz holds N x H x W x C, which is exactly channels_last memory for N x C x H x W.
+        return Split(torch.from_numpy(x).permute(0, 3, 1, 2).to(device), torch.from_numpy(y).to(device))
+
+    splits = {"train": to_split(arrays["x_train"], arrays["y_train"]), "test": to_split(arrays["x_test"], arrays["y_test"])}
+    if val_per_class:
+        # A fixed split (seed 0) shared by every training seed, so seeds differ only in training.
+        y = arrays["y_train"]
+        rng = np.random.default_rng(0)
+        val_idx = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[:val_per_class] for c in np.unique(y)]))
+        train_idx = np.setdiff1d(np.arange(len(y)), val_idx)
+        splits["val"] = to_split(arrays["x_train"][val_idx], y[val_idx])
+        splits["train"] = to_split(arrays["x_train"][train_idx], y[train_idx])
+    return splits
+
+
+@torch.no_grad()
+def evaluate(model, split: Split, mean, std, batch_size: int = 1000) -> tuple[float, float]:
+    """Mean cross-entropy per image and accuracy in percent."""
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for i in range(0, len(split.y), batch_size):
+        x = normalize(split.x[i : i + batch_size].float().div_(255), mean, std).contiguous(memory_format=torch.channels_last)
+        logits = model(x)
+        y = split.y[i : i + batch_size]
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+    return loss_sum / len(split.y), 100.0 * correct / len(split.y)
+
+
+def _rng_state(g: torch.Generator) -> dict:
+    state = {"generator": g.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(g: torch.Generator, state: dict) -> None:
+    g.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, device: torch.device,
+          data_provenance: dict | None = None, progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    tr = recipe["train"]
+    mean, std = recipe["normalize"]["mean"], recipe["normalize"]["std"]
+    aug = AugmentConfig(**recipe["augment"])
+    out.mkdir(parents=True, exist_ok=True)
+    resume_path = out / "resume.pt"
+
+    torch.manual_seed(seed)
+    model = build_model(model_name, **recipe["model"]).to(device).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tr["lr"])
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", patience=tr["plateau"]["patience"], factor=tr["plateau"]["factor"])
+    g = torch.Generator(device=device).manual_seed(seed)
+    splits = load_splits(data, tr["val_per_class"] if tr["monitor"] == "val" else 0, device)
+    train_split = splits["train"]
+    n_train, batch = len(train_split.y), tr["batch_size"]
+    steps_per_epoch = math.ceil(n_train / batch)
+
+    history = {"iter_loss": [], "epochs": []}
+    start_epoch = 0
+    if resume_path.exists():
+        state = torch.load(resume_path, map_location=device, weights_only=True)
+        if state["recipe"] == recipe and state["model_name"] == model_name and state["seed"] == seed:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            _set_rng_state(g, state["rng"])
+            history = json.loads(state["history"])
+            start_epoch = state["epoch"]
+            print(f"resuming from {resume_path} after epoch {start_epoch}", file=sys.stderr)
+        else:
+            print(f"ignoring {resume_path}: it was written for another recipe, model or seed", file=sys.stderr)
+
+    for epoch in range(start_epoch, tr["epochs"]):
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(n_train, generator=g, device=device)
+        losses = torch.empty(steps_per_epoch, device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        bar = tqdm(range(steps_per_epoch), desc=f"{model_name} seed {seed} epoch {epoch + 1}/{tr['epochs']}",
+                   disable=not progress, file=sys.stderr,
+                   mininterval=2.0 if sys.stderr.isatty() else 30.0)
+        for step in bar:
+            idx = order[step * batch : (step + 1) * batch]
+            x = augment_batch(train_split.x[idx], aug, g)
+            x = normalize(x, mean, std).contiguous(memory_format=torch.channels_last)
+            y = train_split.y[idx]
+            # 1. forward  2. loss  3. backward  4. step: the lesson's loop, unchanged
+            optimizer.zero_grad(set_to_none=True)
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            optimizer.step()
+            losses[step] = loss.detach()
+            correct += (logits.argmax(1) == y).sum()
+            if step % 50 == 0:
+                if not torch.isfinite(loss):
+                    raise TrainingError(f"{model_name} seed {seed}: loss became {loss.item()} at epoch {epoch + 1}, "
+                                        f"step {step + 1}; no metrics were written")
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+        epoch_losses = losses.tolist()
+        bad = [i for i, v in enumerate(epoch_losses) if not math.isfinite(v)]
+        if bad:
+            raise TrainingError(f"{model_name} seed {seed}: loss became {epoch_losses[bad[0]]} at epoch {epoch + 1}, "
+                                f"step {bad[0] + 1}; no metrics were written")
+        train_time = time.perf_counter() - t0
+        test_loss, test_acc = evaluate(model, splits["test"], mean, std)
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": sum(epoch_losses) / len(epoch_losses),
+            "train_acc": 100.0 * correct.item() / n_train,
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            "lr": optimizer.param_groups[0]["lr"],
+            "train_seconds": train_time,
+            "images_per_second": n_train / train_time,
+        }
+        monitored = test_loss
+        if "val" in splits:
+            record["val_loss"], record["val_acc"] = evaluate(model, splits["val"], mean, std)
+            monitored = record["val_loss"]
+        scheduler.step(monitored)
+        history["iter_loss"] += epoch_losses
+        history["epochs"].append(record)
+        print(json.dumps(record), file=sys.stderr)
+        atomic.save_torch(resume_path, {
+            "recipe": recipe, "model_name": model_name, "seed": seed, "epoch": epoch + 1,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": _rng_state(g), "history": json.dumps(history),
+        })
+
+    epochs = history["epochs"]
+    best = max(epochs, key=lambda r: r["test_acc"])
+    metrics = {
+        "model": model_name,
+        "seed": seed,
+        "epochs": len(epochs),
+        "final_test_acc": epochs[-1]["test_acc"],
+        "final_test_loss": epochs[-1]["test_loss"],
+        "best_test_acc": best["test_acc"],
+        "best_epoch": best["epoch"],
+        "final_train_acc": epochs[-1]["train_acc"],
+        "parameters": parameter_count(model),
+        "train_images": n_train,
+        "test_images": len(splits["test"].y),
+        "seconds_per_epoch": sum(r["train_seconds"] for r in epochs) / len(epochs),
+        "images_per_second": sum(r["images_per_second"] for r in epochs) / len(epochs),
+        "provenance": {
+            "recipe": recipe,
+            "data": data_provenance,
+            "device": device_description(device),
+            "versions": package_versions(),
+            "git": git_commit(),
+        },
+    }
+    atomic.save_torch(out / "model.pt", {k: v.cpu() for k, v in model.state_dict().items()})
+    atomic.write_json(out / "history.json", history)
+    atomic.write_json(out / "metrics.json", metrics)
+    resume_path.unlink(missing_ok=True)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m se_attention.train", description=__doc__.split("\n")[0])
+    p.add_argument("--recipe", required=True, help="a config YAML file, or its JSON as a string")
+    p.add_argument("--model", required=True, choices=["cnn", "se"])
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--data", type=Path, required=True, help="prepared cifar10.npz")
+    p.add_argument("--data-provenance", type=Path, help="the provenance JSON written beside the npz")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        recipe = load_recipe(args.recipe)
+        provenance = json.loads(args.data_provenance.read_text()) if args.data_provenance else None
+        metrics = train(recipe, args.model, args.seed, args.data, args.out, pick_device(args.device),
+                        provenance, progress=not args.no_progress)
+    except (DataError, TrainingError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.model} seed {args.seed}: final test accuracy {metrics['final_test_acc']:.2f}% "
+          f"after {metrics['epochs']} epochs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
