@@ -156,7 +156,7 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
                 if not torch.isfinite(loss):
                     raise TrainingError(f"{model_name} seed {seed}: loss became {loss.item()} at epoch {epoch + 1}, "
                                         f"step {step + 1}; no metrics were written")
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         epoch_losses = losses.tolist()
         bad = [i for i, v in enumerate(epoch_losses) if not math.isfinite(v)]
         if bad:
