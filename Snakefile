@@ -6,14 +6,25 @@
 #
 # Data flow: download -> prepare -> train {model} x {seed} -> probe -> figures {lang}, tables -> site
 
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("8.0")
+
+sys.path.insert(0, f"{workflow.basedir}/src")
+from se_attention.config import ConfigError, validate as validate_config  # noqa: E402
 
 
 configfile: "config/config.yaml"
 
 
+# Our validator first: it lists every bad key in one short message (Snakemake's shows only the
+# first, inside a dump of the whole schema). Then Snakemake's own, which also fills defaults.
+try:
+    validate_config(config, "config/config.yaml + --configfile/--config overrides")
+except ConfigError as exc:
+    raise WorkflowError(str(exc))
 validate(config, schema="config/schema.yaml")
 
 

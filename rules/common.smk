@@ -5,16 +5,9 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-
 from se_attention import atomic  # noqa: E402
-from se_attention.config import ConfigError, check_model_fits, data_md5, recipe  # noqa: E402
+from se_attention.config import data_md5, recipe  # noqa: E402
 from se_attention.data import is_url  # noqa: E402
-
-try:
-    check_model_fits(config, "config")
-except ConfigError as exc:
-    raise WorkflowError(str(exc))
 
 RUN = config["run"]
 RES = f"results/{RUN}"

@@ -33,10 +33,11 @@ def validate(config: dict, where: str, schema_path: Path = SCHEMA) -> dict:
     import jsonschema
 
     schema = yaml.safe_load(schema_path.read_text())
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        lines = [f"{where}: key '{'.'.join(map(str, e.absolute_path)) or '<top level>'}': {e.message}" for e in errors]
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
+        lines = [f"key '{'.'.join(map(str, e.absolute_path)) or '<top level>'}': {e.message}" for e in errors]
+        raise ConfigError(f"invalid configuration ({where}):\n  " + "\n  ".join(lines))
     check_model_fits(config, where)
     return config
 

@@ -1,0 +1,125 @@
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+from se_attention import figures, report
+from se_attention.cnn import build_model
+from se_attention.data import load_npz
+from se_attention.fonts import FontError, use_cjk_font
+from se_attention.probe import run_probe
+from se_attention.train import train
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A real (two-epoch) run of both models on synthetic data, laid out as the workflow does."""
+    import copy
+
+    from conftest import ROOT, write_prepared
+    from se_attention.config import load_config, recipe
+
+    base = tmp_path_factory.mktemp("run")
+    data = write_prepared(base / "cifar10.npz")
+    r = recipe(load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"))
+    r = copy.deepcopy(r)
+    r["train"]["epochs"] = 2
+    for model in ("cnn", "se"):
+        folder = base / "runs" / model / "seed0"
+        train(r, model, 0, data, folder, CPU, {"source": "synthetic"}, progress=False)
+        np.savez(folder / "probe.npz", **run_probe(r, model, folder / "model.pt", data, 4, CPU))
+    (base / "data").mkdir()
+    (base / "data" / "provenance.json").write_text(json.dumps({
+        "source": "synthetic.tar.gz", "layout": "image-folder", "source_md5": "0" * 32, "jpeg_reencoded": True,
+        "arrays_sha256": "f" * 64, "totals": {"train": 200, "test": 100},
+        "counts": {"train": {"cat": 20}, "test": {"cat": 10}}}))
+    return base, r, data
+
+
+def test_class_mean_gates_match_a_direct_computation(tiny_run):
+    base, r, data = tiny_run
+    probe = np.load(base / "runs" / "se" / "seed0" / "probe.npz")
+    model = build_model("se", **r["model"])
+    model.load_state_dict(torch.load(base / "runs" / "se" / "seed0" / "model.pt", weights_only=True))
+    model.eval()
+    arrays = load_npz(data)
+    mean = torch.tensor(r["normalize"]["mean"])[:, None, None]
+    std = torch.tensor(r["normalize"]["std"])[:, None, None]
+    cls = 3
+    idx = np.flatnonzero(arrays["y_test"] == cls)
+    x = (torch.from_numpy(arrays["x_test"][idx]).permute(0, 3, 1, 2).float() / 255 - mean) / std
+    # By hand, block 1: conv -> BN -> ReLU, then the SE gate averaged over the class's images.
+    with torch.no_grad():
+        b = model.blocks[0]
+        act = torch.relu(b.bn(b.conv(x)))
+        gates = torch.sigmoid(b.se.fc2(torch.relu(b.se.fc1(act.mean((2, 3))))))
+    np.testing.assert_allclose(probe["gates_class_mean_1"][cls], gates.mean(0).numpy(), atol=1e-5)
+    assert probe["confusion"].sum() == 100
+    assert (np.diag(probe["confusion"]).sum() / 100) == pytest.approx((probe["preds"] == probe["labels"]).mean())
+
+
+def test_probe_feature_maps_are_consistent(tiny_run):
+    base, _, _ = tiny_run
+    p = np.load(base / "runs" / "se" / "seed0" / "probe.npz")
+    assert p["conv1"].shape == (4, 32, 32, 32) and p["conv3"].shape == (4, 128, 8, 8)
+    scaled = p["act2"].astype(np.float32) * p["sample_gates_2"][:, :, None, None]
+    np.testing.assert_allclose(p["se2"].astype(np.float32), scaled, rtol=1e-2, atol=1e-2)
+    assert "se1" not in np.load(base / "runs" / "cnn" / "seed0" / "probe.npz").files
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_all_figures_draw_in_both_languages(tiny_run, lang):
+    base, _, _ = tiny_run
+    written = figures.draw_all(base, ["cnn", "se"], 0, lang, channels=4, dpi=40)
+    assert [p.name for p in written] == ["iteration_loss.png", "epoch_curves.png", "feature_maps.png",
+                                         "channel_attention.png"]
+    for p in written:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_chinese_labels_use_a_cjk_font():
+    name = use_cjk_font()
+    from matplotlib import font_manager
+
+    path = font_manager.findfont(font_manager.FontProperties(family=name), fallback_to_default=False)
+    from fontTools.ttLib import TTFont
+
+    cmap = TTFont(path, fontNumber=0).getBestCmap()
+    assert all(ord(ch) in cmap for ch in "飞机准确率损失通道")
+
+
+def test_missing_cjk_font_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("SE_ATTENTION_CJK_FONT", "")
+    with pytest.raises(FontError, match="pip install mplfonts"):
+        use_cjk_font()
+
+
+def test_channel_attention_needs_an_se_probe():
+    with pytest.raises(ValueError, match="needs an SE model"):
+        figures.plot_channel_attention({"labels": np.zeros(3)}, "en")
+
+
+def test_reports_read_only_the_metrics_files(tiny_run):
+    base, _, _ = tiny_run
+    written = report.write_reports(base, ["cnn", "se"], [0], ["zh", "en"])
+    metrics = {m: json.loads((base / "runs" / m / "seed0" / "metrics.json").read_text()) for m in ("cnn", "se")}
+    en = (base / "tables" / "en" / "metrics.md").read_text()
+    assert f"{metrics['se']['final_test_acc']:.2f}" in en and f"{metrics['cnn']['parameters']:,}" in en
+    assert "Trained for the recipe's full 2 epochs." in en
+    assert "JPEG re-encoding" in (base / "tables" / "en" / "data.md").read_text()
+    zh = (base / "tables" / "zh" / "architecture.md").read_text()
+    assert "SE 模块 1（32 → 2 → 32）" in zh and "**1,150,602**" in zh
+    summary = json.loads((base / "tables" / "summary.json").read_text())
+    assert summary["models"]["se"]["final_test_acc"] == [metrics["se"]["final_test_acc"]]
+    assert len(written) == 7
+
+
+def test_mean_std_formatting():
+    assert report.mean_std([70.0]) == "70.00"
+    assert report.mean_std([70.0, 72.0]) == "71.00 ± 1.41"
+
+

@@ -1,0 +1,86 @@
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import ROOT
+from se_attention.train import TrainingError, train
+
+CPU = torch.device("cpu")
+
+
+def short(recipe, epochs=2, **train_overrides):
+    r = copy.deepcopy(recipe)
+    r["train"].update(epochs=epochs, **train_overrides)
+    return r
+
+
+def test_same_seed_same_metrics(tmp_path, prepared, smoke_recipe):
+    torch.set_num_threads(1)
+    a = train(short(smoke_recipe), "se", 7, prepared, tmp_path / "a", CPU, progress=False)
+    b = train(short(smoke_recipe), "se", 7, prepared, tmp_path / "b", CPU, progress=False)
+    ha, hb = (json.loads((tmp_path / d / "history.json").read_text()) for d in "ab")
+    assert ha["iter_loss"] == hb["iter_loss"]
+    assert a["final_test_acc"] == b["final_test_acc"] and a["final_test_loss"] == b["final_test_loss"]
+    c = train(short(smoke_recipe), "se", 8, prepared, tmp_path / "c", CPU, progress=False)
+    assert json.loads((tmp_path / "c" / "history.json").read_text())["iter_loss"] != ha["iter_loss"]
+
+
+def test_outputs_and_provenance(tmp_path, prepared, smoke_recipe):
+    out = tmp_path / "run"
+    metrics = train(short(smoke_recipe, epochs=1), "cnn", 0, prepared, out, CPU, {"arrays_sha256": "abc"},
+                    progress=False)
+    assert {p.name for p in out.iterdir()} == {"model.pt", "history.json", "metrics.json"}
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    prov = saved["provenance"]
+    assert prov["data"] == {"arrays_sha256": "abc"} and prov["recipe"]["train"]["epochs"] == 1
+    assert torch.__version__.startswith(prov["versions"]["torch"])
+    assert set(prov["git"]) == {"commit", "dirty"}
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["iter_loss"]) == 200 // 64 + 1  # the last partial batch is a step too
+    assert set(history["epochs"][0]) >= {"train_loss", "train_acc", "test_loss", "test_acc", "lr"}
+    state = torch.load(out / "model.pt", weights_only=True)
+    assert "fc2.weight" in state
+
+
+def test_validation_split_drives_the_scheduler(tmp_path, prepared, smoke_recipe):
+    metrics = train(short(smoke_recipe, epochs=1, monitor="val", val_per_class=3), "cnn", 0, prepared, tmp_path,
+                    CPU, progress=False)
+    assert metrics["train_images"] == 200 - 30
+    assert "val_loss" in json.loads((tmp_path / "history.json").read_text())["epochs"][0]
+
+
+def test_non_finite_loss_stops_with_epoch_and_step(tmp_path, prepared, smoke_recipe):
+    with pytest.raises(TrainingError, match=r"loss became (nan|inf) at epoch \d+, step \d+"):
+        train(short(smoke_recipe, epochs=3, lr=1e30), "cnn", 0, prepared, tmp_path, CPU, progress=False)
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_killed_run_resumes_to_identical_metrics(tmp_path, prepared, smoke_recipe):
+    recipe = short(smoke_recipe, epochs=3)
+    cmd = [sys.executable, "-m", "se_attention.train", "--recipe", json.dumps(recipe), "--model", "se", "--seed", "1",
+           "--data", str(prepared), "--threads", "1", "--no-progress"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    subprocess.run(cmd + ["--out", str(tmp_path / "whole")], check=True, env=env, capture_output=True)
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(cmd + ["--out", str(out)], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "resume.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "metrics.json").exists(), "the run finished before it could be killed"
+    done = subprocess.run(cmd + ["--out", str(out)], check=True, env=env, capture_output=True, text=True)
+    assert "resuming from" in done.stderr
+    whole, resumed = (json.loads((d / "history.json").read_text()) for d in (tmp_path / "whole", out))
+    assert resumed["iter_loss"] == whole["iter_loss"]
+    assert [e["test_acc"] for e in resumed["epochs"]] == [e["test_acc"] for e in whole["epochs"]]
+    assert not (out / "resume.pt").exists()

@@ -1,0 +1,104 @@
+"""The workflow end to end (smoke config on the shared CIFAR-10 copy) and its rebuild rules.
+
+These run Snakemake in a copy of the repository, so the checkout under test is never touched.
+"""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SHARED_ARCHIVE, copy_worktree
+
+EXPENSIVE = {"download", "prepare", "train", "probe"}
+
+
+def snakemake(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["snakemake", "--cores", "2", *args], cwd=repo, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def planned_jobs(repo: Path, *args: str) -> dict[str, int]:
+    """The job counts of a dry run (the 'Job stats' table); empty when nothing would run."""
+    out = snakemake(repo, "-n", *args).stdout
+    table = re.search(r"job\s+count\n-+\s+-+\n(.*?)\ntotal", out, re.S)
+    if not table:
+        assert "Nothing to be done" in out or "nothing to be done" in out.lower(), out
+        return {}
+    return {name: int(n) for name, n in (line.split() for line in table.group(1).strip().splitlines())}
+
+
+@pytest.fixture(scope="module")
+def smoke_repo(tmp_path_factory):
+    if not SHARED_ARCHIVE.exists():
+        pytest.fail(f"the shared CIFAR-10 copy is missing: {SHARED_ARCHIVE}")
+    repo = copy_worktree(tmp_path_factory.mktemp("repo"))
+    args = ("--configfile", "config/smoke.yaml", "--config", f"data_source={SHARED_ARCHIVE}")
+    snakemake(repo, *args)
+    return repo, args
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_results_figures_and_a_bilingual_site(smoke_repo):
+    repo, _ = smoke_repo
+    res = repo / "results" / "smoke"
+    for lang in ("zh", "en"):
+        for name in ("iteration_loss", "epoch_curves", "feature_maps", "channel_attention"):
+            assert (res / "figures" / lang / f"{name}.png").stat().st_size > 10_000
+        assert "CNN + SE" in (res / "tables" / lang / "metrics.md").read_text()
+    for model in ("cnn", "se"):
+        assert (res / "runs" / model / "seed0" / "metrics.json").exists()
+        assert (res / "benchmarks" / f"train_{model}_seed0.tsv").exists()
+    zh = (repo / "site" / "smoke" / "index.html").read_text()
+    en = (repo / "site" / "smoke" / "en" / "index.html").read_text()
+    assert "主要结果" in zh and "Headline result" in en
+    assert 'hreflang="en"' in zh and 'hreflang="zh"' in en  # the language switcher
+    assert "generated/figures/zh/epoch_curves.png" in zh
+    assert (repo / "site" / "smoke" / "en" / "results" / "index.html").exists()
+
+
+@pytest.mark.slow
+def test_nothing_to_do_after_a_complete_run(smoke_repo):
+    repo, args = smoke_repo
+    assert planned_jobs(repo, *args) == {}
+
+
+@pytest.mark.slow
+def test_plot_code_change_reruns_only_figures_and_site(smoke_repo):
+    repo, args = smoke_repo
+    plot_code = repo / "src" / "se_attention" / "figures.py"
+    original = plot_code.read_text()
+    try:
+        plot_code.write_text(original + "\n# a plot tweak\n")
+        jobs = planned_jobs(repo, *args)
+    finally:
+        plot_code.write_text(original)
+    assert set(jobs) == {"figures", "site", "all"}, jobs
+    assert jobs["figures"] == 2  # one per language
+
+
+@pytest.mark.slow
+def test_model_code_change_retrains(smoke_repo):
+    repo, args = smoke_repo
+    model_code = repo / "src" / "se_attention" / "se.py"
+    original = model_code.read_text()
+    try:
+        model_code.write_text(original + "\n# a model tweak\n")
+        jobs = planned_jobs(repo, *args)
+    finally:
+        model_code.write_text(original)
+    assert jobs.get("train") == 2 and jobs.get("probe") == 2 and "prepare" not in jobs, jobs
+
+
+def test_fresh_clone_builds_the_site_without_data_or_training(tmp_path):
+    """A clone has committed results/paper, no dataset and no .snakemake metadata."""
+    committed = subprocess.run(["git", "ls-files", "results/paper"], cwd=ROOT, capture_output=True, text=True).stdout
+    assert "metrics.json" in committed, "results/paper must be committed for the site to build from a clone"
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    jobs = planned_jobs(clone)
+    assert not EXPENSIVE & set(jobs), jobs
+    assert "site" in jobs
