@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import io
 import json
 import pickle
@@ -80,12 +81,15 @@ def download(url: str, target: str | Path, md5: str | None, retries: int = 4, ba
             with atomic.atomic_path(target) as tmp:
                 with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
                     total = int(response.headers.get("Content-Length") or 0)
-                    _copy_with_progress(response, out, total, desc=f"download {target.name}")
+                    received = _copy_with_progress(response, out, total, desc=f"download {target.name}")
+                    if total and received != total:
+                        # urllib returns a short body without complaint when the server hangs up.
+                        raise OSError(f"connection closed after {received:,} of {total:,} bytes")
                 verify_md5(tmp, md5)  # inside the context: a bad file is never renamed into place
             return file_digest(target, "md5")
         except DataError:
             raise  # a checksum mismatch will not improve by retrying
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as exc:
             last_error = exc
             if attempt < retries:
                 wait = backoff_s * 2 ** (attempt - 1)
@@ -94,13 +98,16 @@ def download(url: str, target: str | Path, md5: str | None, retries: int = 4, ba
     raise DataError(f"{url}: download failed after {retries} attempts: {last_error}")
 
 
-def _copy_with_progress(src, dst, total: int, desc: str) -> None:
+def _copy_with_progress(src, dst, total: int, desc: str) -> int:
     from tqdm import tqdm
 
+    received = 0
     with tqdm(total=total or None, unit="B", unit_scale=True, desc=desc, file=sys.stderr) as bar:
         for chunk in iter(lambda: src.read(1 << 20), b""):
             dst.write(chunk)
+            received += len(chunk)
             bar.update(len(chunk))
+    return received
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ the SE rescaling with the gates); and for SE models the per-class mean gate of e
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 from pathlib import Path
 
@@ -38,7 +39,12 @@ def sample_indices(labels: np.ndarray, count: int) -> np.ndarray:
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
     # weights_only refuses pickled code: a checkpoint is data, never a program.
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"{path}: refusing to load this checkpoint: it holds more than tensors "
+                         f"(possibly code); only state_dict weights are accepted ({str(exc).splitlines()[0]})") from exc
+    model.load_state_dict(state)
 
 
 @torch.no_grad()

@@ -36,7 +36,7 @@ TEXT = {
         "se": "SE block {k} ({c} → {h} → {c})",
         "total": "**total**",
         "macs": "multiply-adds per image",
-        "data_head": ["", ""],
+        "data_head": ["Item", "Value"],
         "data_rows": {"source": "source", "layout": "layout", "md5": "archive md5", "train": "training images",
                       "test": "test images", "per_class": "per class (train / test)", "sha": "prepared arrays sha256"},
         "jpeg": "**These results come from the JPEG re-encoding of CIFAR-10** (quality 75): real CIFAR-10 images, "
@@ -59,7 +59,7 @@ TEXT = {
         "se": "SE 模块 {k}（{c} → {h} → {c}）",
         "total": "**合计**",
         "macs": "每张图像的乘加次数",
-        "data_head": ["", ""],
+        "data_head": ["项目", "值"],
         "data_rows": {"source": "数据来源", "layout": "格式", "md5": "压缩包 md5", "train": "训练图像",
                       "test": "测试图像", "per_class": "每类（训练 / 测试）", "sha": "预处理数组 sha256"},
         "jpeg": "**本结果使用的是 CIFAR-10 的 JPEG 重编码版本**（质量 75）：图像是真实的 CIFAR-10，但有轻微有损压缩，"
