@@ -1,8 +1,10 @@
 # Figures (one job per language) and tables, from committed results only: redrawing a plot never
 # needs the dataset, a GPU or a training run.
 
-FIGURE_NAMES = ["iteration_loss", "epoch_curves", "feature_maps"] + (["channel_attention"] if "se" in MODELS else [])
-TABLE_NAMES = ["metrics", "architecture", "data"]
+FIGURE_NAMES = ["iteration_loss", "epoch_curves", "feature_maps", "se_block"] + (["channel_attention"] if "se" in MODELS else [])
+TABLE_NAMES = ["metrics", "architecture", "data", "recipe"] + (
+    ["fact_se_params", "fact_gap", "fact_time"] if {"cnn", "se"} <= set(MODELS) else []
+)
 
 
 rule figures:

@@ -107,3 +107,21 @@ def copy_worktree(dest: Path) -> Path:
 
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+def snakemake(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["snakemake", "--cores", "2", *args], cwd=repo, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def smoke_repo(tmp_path_factory):
+    """A copy of the repository after the smoke workflow ran on the shared CIFAR-10 copy."""
+    if not SHARED_ARCHIVE.exists():
+        pytest.fail(f"the shared CIFAR-10 copy is missing: {SHARED_ARCHIVE}")
+    repo = copy_worktree(tmp_path_factory.mktemp("repo"))
+    args = ("--configfile", "config/smoke.yaml", "--config", f"data_source={SHARED_ARCHIVE}")
+    snakemake(repo, *args)
+    return repo, args

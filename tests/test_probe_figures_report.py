@@ -75,7 +75,7 @@ def test_probe_feature_maps_are_consistent(tiny_run):
 def test_all_figures_draw_in_both_languages(tiny_run, lang):
     base, _, _ = tiny_run
     written = figures.draw_all(base, ["cnn", "se"], 0, lang, channels=4, dpi=40)
-    assert [p.name for p in written] == ["iteration_loss.png", "epoch_curves.png", "feature_maps.png",
+    assert [p.name for p in written] == ["iteration_loss.png", "epoch_curves.png", "feature_maps.png", "se_block.png",
                                          "channel_attention.png"]
     for p in written:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -115,7 +115,9 @@ def test_reports_read_only_the_metrics_files(tiny_run):
     assert "SE 模块 1（32 → 2 → 32）" in zh and "**1,150,602**" in zh
     summary = json.loads((base / "tables" / "summary.json").read_text())
     assert summary["models"]["se"]["final_test_acc"] == [metrics["se"]["final_test_acc"]]
-    assert len(written) == 7
+    assert len(written) == 15
+    assert "add 2,688 parameters to the CNN's 1,147,914" in (base / "tables" / "en" / "fact_se_params.md").read_text()
+    assert "ReduceLROnPlateau" in (base / "tables" / "en" / "recipe.md").read_text()
 
 
 def test_mean_std_formatting():

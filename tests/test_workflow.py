@@ -9,16 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SHARED_ARCHIVE, copy_worktree
+from conftest import ROOT, snakemake
 
 EXPENSIVE = {"download", "prepare", "train", "probe"}
-
-
-def snakemake(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["snakemake", "--cores", "2", *args], cwd=repo, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
 
 
 def planned_jobs(repo: Path, *args: str) -> dict[str, int]:
@@ -29,16 +22,6 @@ def planned_jobs(repo: Path, *args: str) -> dict[str, int]:
         assert "Nothing to be done" in out or "nothing to be done" in out.lower(), out
         return {}
     return {name: int(n) for name, n in (line.split() for line in table.group(1).strip().splitlines())}
-
-
-@pytest.fixture(scope="module")
-def smoke_repo(tmp_path_factory):
-    if not SHARED_ARCHIVE.exists():
-        pytest.fail(f"the shared CIFAR-10 copy is missing: {SHARED_ARCHIVE}")
-    repo = copy_worktree(tmp_path_factory.mktemp("repo"))
-    args = ("--configfile", "config/smoke.yaml", "--config", f"data_source={SHARED_ARCHIVE}")
-    snakemake(repo, *args)
-    return repo, args
 
 
 @pytest.mark.slow

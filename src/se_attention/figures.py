@@ -47,6 +47,10 @@ TEXT = {
         "heat_title": "SE channel attention: mean gate per class and channel",
         "gate": "mean SE gate",
         "channels_sorted": "channel (sorted by mean gate over all classes)",
+        "diagram": [("input X", "C×H×W"), ("squeeze", "global avg. pool → C"), ("FC + ReLU", "C → C/r"),
+                    ("FC + sigmoid", "C/r → C"), ("scale", "X · s, per channel"), ("output", "C×H×W")],
+        "diagram_title": "The SE block: squeeze, excitation, scale",
+        "excitation": "excitation",
     },
     "zh": {
         "classes": CLASSES_ZH,
@@ -70,6 +74,10 @@ TEXT = {
         "heat_title": "SE 通道注意力：每个类别、每个通道的平均门控权重",
         "gate": "SE 平均权重",
         "channels_sorted": "通道（按所有类别的平均权重排序）",
+        "diagram": [("输入 X", "C×H×W"), ("压缩 squeeze", "全局平均池化 → C"), ("全连接 + ReLU", "C → C/r"),
+                    ("全连接 + sigmoid", "C/r → C"), ("缩放 scale", "X · s，逐通道相乘"), ("输出", "C×H×W")],
+        "diagram_title": "SE 模块：压缩、激励、缩放",
+        "excitation": "激励 excitation",
     },
 }
 COLORS = {"cnn": "#1f77b4", "se": "#d62728"}
@@ -186,6 +194,30 @@ def plot_channel_attention(probe: dict, lang: str) -> plt.Figure:
     return fig
 
 
+def plot_se_diagram(lang: str) -> plt.Figure:
+    """The SE block as a flow of boxes; the skip arrow carries X to the scaling step."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    t = TEXT[lang]
+    fig, ax = plt.subplots(figsize=(11, 2.6))
+    ax.set_xlim(0, 6)
+    ax.set_ylim(-0.6, 1.3)
+    ax.axis("off")
+    colours = ["#dbe9f6", "#fde0c5", "#f9d5d3", "#f9d5d3", "#d9f0d3", "#dbe9f6"]
+    for i, ((title, shape), colour) in enumerate(zip(t["diagram"], colours)):
+        ax.add_patch(FancyBboxPatch((i + 0.08, 0.15), 0.84, 0.7, boxstyle="round,pad=0.02", fc=colour, ec="#444"))
+        ax.text(i + 0.5, 0.6, title, ha="center", va="center", fontsize=10.5)
+        ax.text(i + 0.5, 0.35, shape, ha="center", va="center", fontsize=8.5)
+        if i:
+            ax.add_patch(FancyArrowPatch((i - 0.06, 0.5), (i + 0.1, 0.5), arrowstyle="-|>", mutation_scale=12))
+    ax.add_patch(FancyArrowPatch((0.5, 0.15), (4.5, 0.15), connectionstyle="arc3,rad=0.25", arrowstyle="-|>",
+                                 mutation_scale=12, color="#2a7"))
+    ax.annotate("", xy=(4.0, 1.0), xytext=(2.0, 1.0), arrowprops={"arrowstyle": "<->", "color": "#c33"})
+    ax.text(3.0, 1.1, f"{t['excitation']}: s = σ(W₂ ReLU(W₁ z))", ha="center", color="#c33", fontsize=10)
+    ax.set_title(t["diagram_title"], fontsize=12)
+    return fig
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -208,6 +240,7 @@ def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: i
         "iteration_loss.png": plot_iteration_loss(histories, lang),
         "epoch_curves.png": plot_epoch_curves(histories, lang),
         "feature_maps.png": plot_feature_maps(probes, lang, channels),
+        "se_block.png": plot_se_diagram(lang),
     }
     if "se" in probes:
         figures["channel_attention.png"] = plot_channel_attention(probes["se"], lang)

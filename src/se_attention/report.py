@@ -39,6 +39,24 @@ TEXT = {
         "data_head": ["Item", "Value"],
         "data_rows": {"source": "source", "layout": "layout", "md5": "archive md5", "train": "training images",
                       "test": "test images", "per_class": "per class (train / test)", "sha": "prepared arrays sha256"},
+        "recipe_head": ["Setting", "Value"],
+        "recipe_rows": {
+            "epochs": "epochs", "batch_size": "batch size", "lr": "optimizer", "plateau": "learning-rate schedule",
+            "monitor": "the schedule watches", "augment": "training augmentation (in order)",
+            "normalize": "normalisation (mean / std)", "loss": "loss",
+        },
+        "adam": "Adam, learning rate {lr}",
+        "plateau": "ReduceLROnPlateau: × {factor} after {patience} epochs without improvement",
+        "monitor_value": {"test": "the test loss (as in the lesson)", "val": "a held-out validation loss ({n} images per class)"},
+        "augment_value": "RandomCrop(32, padding {crop_padding}), horizontal flip (p = {hflip_p}), ColorJitter(brightness {brightness}, "
+                         "contrast {contrast}, saturation {saturation}, hue {hue}), RandomRotation(±{rotation_deg}°)",
+        "loss_value": "cross-entropy",
+        "fact_se_params": "In this study the three SE blocks add {extra:,} parameters to the CNN's {base:,} "
+                          "(+{pct:.2f}%).",
+        "fact_gap": "In the paper run ({epochs} epochs, seed(s) {seeds}) the final test accuracy is {cnn}% for the CNN "
+                    "and {se}% for CNN + SE: a difference of {gap:+.2f} points.",
+        "fact_time": "Training time per epoch in the paper run: {cnn:.1f} s for the CNN, {se:.1f} s for CNN + SE "
+                     "({pct:+.0f}%), on {device}.",
         "jpeg": "**These results come from the JPEG re-encoding of CIFAR-10** (quality 75): real CIFAR-10 images, "
                 "slightly lossy, so accuracies may differ from the official archive by a fraction of a percent.",
         "official": "These results come from the official CIFAR-10 archive.",
@@ -62,6 +80,22 @@ TEXT = {
         "data_head": ["项目", "值"],
         "data_rows": {"source": "数据来源", "layout": "格式", "md5": "压缩包 md5", "train": "训练图像",
                       "test": "测试图像", "per_class": "每类（训练 / 测试）", "sha": "预处理数组 sha256"},
+        "recipe_head": ["设置", "值"],
+        "recipe_rows": {
+            "epochs": "训练轮数", "batch_size": "批大小", "lr": "优化器", "plateau": "学习率调度",
+            "monitor": "调度器监控", "augment": "训练数据增强（按顺序）", "normalize": "标准化（均值 / 标准差）",
+            "loss": "损失函数",
+        },
+        "adam": "Adam，学习率 {lr}",
+        "plateau": "ReduceLROnPlateau：连续 {patience} 轮没有改善时乘以 {factor}",
+        "monitor_value": {"test": "测试集损失（与课程一致）", "val": "单独划出的验证集损失（每类 {n} 张）"},
+        "augment_value": "RandomCrop(32, padding {crop_padding})、水平翻转（p = {hflip_p}）、ColorJitter(亮度 {brightness}、"
+                         "对比度 {contrast}、饱和度 {saturation}、色调 {hue})、RandomRotation(±{rotation_deg}°)",
+        "loss_value": "交叉熵",
+        "fact_se_params": "在本实验中，三个 SE 模块给 CNN 的 {base:,} 个参数增加了 {extra:,} 个（+{pct:.2f}%）。",
+        "fact_gap": "在论文运行中（{epochs} 轮，随机种子 {seeds}），CNN 的最终测试准确率为 {cnn}%，CNN + SE 为 {se}%，"
+                    "相差 {gap:+.2f} 个百分点。",
+        "fact_time": "论文运行中每轮训练时间：CNN {cnn:.1f} 秒，CNN + SE {se:.1f} 秒（{pct:+.0f}%），设备：{device}。",
         "jpeg": "**本结果使用的是 CIFAR-10 的 JPEG 重编码版本**（质量 75）：图像是真实的 CIFAR-10，但有轻微有损压缩，"
                 "准确率可能与官方数据相差零点几个百分点。",
         "official": "本结果使用官方 CIFAR-10 压缩包。",
@@ -154,6 +188,41 @@ def data_markdown(provenance: dict, lang: str) -> str:
     return table(t["data_head"], rows) + "\n" + note + "\n"
 
 
+def recipe_markdown(recipe: dict, lang: str) -> str:
+    t = TEXT[lang]
+    r, tr = t["recipe_rows"], recipe["train"]
+    norm = recipe["normalize"]
+    rows = [
+        [r["epochs"], tr["epochs"]],
+        [r["batch_size"], tr["batch_size"]],
+        [r["lr"], t["adam"].format(lr=tr["lr"])],
+        [r["plateau"], t["plateau"].format(**tr["plateau"])],
+        [r["monitor"], t["monitor_value"][tr["monitor"]].format(n=tr["val_per_class"])],
+        [r["augment"], t["augment_value"].format(**recipe["augment"])],
+        [r["normalize"], f"{tuple(norm['mean'])} / {tuple(norm['std'])}"],
+        [r["loss"], t["loss_value"]],
+    ]
+    return table(t["recipe_head"], rows)
+
+
+def facts_markdown(summary: dict, lang: str) -> dict[str, str]:
+    """One-sentence facts the FAQ quotes; each needs both models in the run."""
+    if not {"cnn", "se"} <= set(summary):
+        return {}
+    t, cnn, se = TEXT[lang], summary["cnn"], summary["se"]
+    extra = se["parameters"] - cnn["parameters"]
+    gap = statistics.mean(se["final_test_acc"]) - statistics.mean(cnn["final_test_acc"])
+    t_cnn, t_se = statistics.mean(cnn["seconds_per_epoch"]), statistics.mean(se["seconds_per_epoch"])
+    return {
+        "fact_se_params.md": t["fact_se_params"].format(extra=extra, base=cnn["parameters"],
+                                                        pct=100 * extra / cnn["parameters"]),
+        "fact_gap.md": t["fact_gap"].format(epochs="/".join(map(str, cnn["epochs"])),
+                                            seeds=", ".join(map(str, cnn["seeds"])), cnn=mean_std(cnn["final_test_acc"]),
+                                            se=mean_std(se["final_test_acc"]), gap=gap),
+        "fact_time.md": t["fact_time"].format(cnn=t_cnn, se=t_se, pct=100 * (t_se / t_cnn - 1), device=cnn["device"]),
+    }
+
+
 def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: list[str]) -> list[Path]:
     metrics = load_metrics(run_dir, models, seeds)
     recipe = next(iter(metrics.values()))[0]["provenance"]["recipe"]
@@ -166,6 +235,8 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
             "metrics.md": metrics_markdown(summary, recipe["train"]["epochs"], recipe["train"]["monitor"], lang),
             "architecture.md": architecture_markdown(recipe["model"], lang),
             "data.md": data_markdown(provenance, lang),
+            "recipe.md": recipe_markdown(recipe, lang),
+            **{name: text + "\n" for name, text in facts_markdown(summary, lang).items()},
         }
         for name, text in parts.items():
             atomic.write_text(out / name, text)

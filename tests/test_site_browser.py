@@ -1,0 +1,89 @@
+"""The built site in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+Every page in both languages loads, every image has loaded, the language switcher leads to the
+same page in the other language, and search finds Chinese and English words.
+"""
+
+import functools
+import http.server
+import os
+import shutil
+import threading
+
+import pytest
+
+from conftest import smoke_repo  # noqa: F401  (the fixture that builds the site)
+
+PAGES = ["", "concepts/", "method/", "results/", "faq/", "reproduce/"]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Flags for a sandboxed machine without network, as Chromium's own headless tests use them.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def site_url(smoke_repo):  # noqa: F811
+    repo, _ = smoke_repo
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo / "site" / "smoke"))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def page():
+    if not CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        # The site loads MathJax from a CDN; offline, answer that request with an empty script.
+        context = browser.new_context()
+        context.route(lambda url: not url.startswith("http://127.0.0.1"),
+                      lambda route: route.fulfill(status=200, body="", content_type="application/javascript"))
+        yield context.new_page()
+        browser.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["", "en/"])
+@pytest.mark.parametrize("path", PAGES)
+def test_page_loads_with_all_images(page, site_url, lang, path):
+    response = page.goto(site_url + lang + path)
+    assert response.status == 200
+    page.wait_for_load_state("load")
+    images = page.eval_on_selector_all("article img", "els => els.map(e => [e.src, e.complete, e.naturalWidth])")
+    if path in ("", "concepts/", "results/"):
+        assert images, "this page shows figures"
+    broken = [src for src, complete, width in images if not (complete and width > 0)]
+    assert not broken, broken
+    assert page.locator("article h1").count() == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", PAGES)
+def test_language_switcher_leads_to_the_same_page(page, site_url, path):
+    page.goto(site_url + path)
+    page.locator('a[hreflang="en"]').first.evaluate("a => a.click()")  # the menu item, without hovering
+    page.wait_for_url(site_url + "en/" + path)
+    page.locator('a[hreflang="zh"]').first.evaluate("a => a.click()")
+    page.wait_for_url(site_url + path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang, query, expected", [("", "注意力", "注意力"), ("en/", "excitation", "xcitation")])
+def test_search_finds_words(page, site_url, lang, query, expected):
+    page.goto(site_url + lang)
+    page.wait_for_load_state("networkidle")  # the search worker has loaded its index
+    page.locator(".md-search__input").first.click()
+    page.locator(".md-search__input").fill(query)
+    page.keyboard.press("End")  # a key event makes Material run the query
+    results = page.locator(".md-search-result__item")
+    results.first.wait_for(timeout=15_000)
+    assert results.count() > 0
+    assert expected in page.locator(".md-search-result").inner_text()
