@@ -1,10 +1,13 @@
 # Figures (one job per language) and tables, from committed results only: redrawing a plot never
 # needs the dataset, a GPU or a training run.
 
-FIGURE_NAMES = ["iteration_loss", "epoch_curves", "feature_maps", "se_block"] + (["channel_attention"] if "se" in MODELS else [])
-TABLE_NAMES = ["metrics", "architecture", "data", "recipe"] + (
+FIGURE_NAMES = ["iteration_loss", "epoch_curves", "feature_maps", "se_block", "gradcam", "per_class_accuracy",
+                "confusion"]
+if "se" in MODELS:
+    FIGURE_NAMES += ["channel_attention", "excitation_lines", "se_rescaling", "gate_distribution"]
+TABLE_NAMES = ["metrics", "architecture", "data", "recipe", "cost"] + (
     ["fact_se_params", "fact_gap", "fact_time"] if {"cnn", "se"} <= set(MODELS) else []
-)
+) + (["specificity"] if "se" in MODELS else [])
 
 
 rule figures:
@@ -30,8 +33,9 @@ rule figures:
 rule report:
     input:
         metrics=expand(f"{RES}/runs/{{model}}/seed{{seed}}/metrics.json", model=MODELS, seed=SEEDS),
+        probe=[f"{RES}/runs/se/seed{FIGURE_SEED}/probe.npz"] if "se" in MODELS else [],
         provenance=f"{RES}/data/provenance.json",
-        stamp=code_stamp("report", ["report", "cnn", "se"], {"languages": LANGS}),
+        stamp=code_stamp("report", ["report", "cnn", "se", "__init__"], {"languages": LANGS}),
     output:
         expand(f"{RES}/tables/{{lang}}/{{name}}.md", lang=LANGS, name=TABLE_NAMES),
         summary=f"{RES}/tables/summary.json",

@@ -75,8 +75,10 @@ def test_probe_feature_maps_are_consistent(tiny_run):
 def test_all_figures_draw_in_both_languages(tiny_run, lang):
     base, _, _ = tiny_run
     written = figures.draw_all(base, ["cnn", "se"], 0, lang, channels=4, dpi=40)
-    assert [p.name for p in written] == ["iteration_loss.png", "epoch_curves.png", "feature_maps.png", "se_block.png",
-                                         "channel_attention.png"]
+    assert {p.name for p in written} == {
+        "iteration_loss.png", "epoch_curves.png", "feature_maps.png", "se_block.png", "gradcam.png",
+        "per_class_accuracy.png", "confusion.png", "channel_attention.png", "excitation_lines.png",
+        "se_rescaling.png", "gate_distribution.png"}
     for p in written:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -115,7 +117,7 @@ def test_reports_read_only_the_metrics_files(tiny_run):
     assert "SE 模块 1（32 → 2 → 32）" in zh and "**1,150,602**" in zh
     summary = json.loads((base / "tables" / "summary.json").read_text())
     assert summary["models"]["se"]["final_test_acc"] == [metrics["se"]["final_test_acc"]]
-    assert len(written) == 15
+    assert len(written) == 19
     assert "add 2,688 parameters to the CNN's 1,147,914" in (base / "tables" / "en" / "fact_se_params.md").read_text()
     assert "ReduceLROnPlateau" in (base / "tables" / "en" / "recipe.md").read_text()
 
@@ -125,3 +127,48 @@ def test_mean_std_formatting():
     assert report.mean_std([70.0, 72.0]) == "71.00 ± 1.41"
 
 
+
+
+def test_gradcam_maps_have_input_size_and_find_a_planted_patch():
+    """A CNN wired so that class 0 counts bright pixels: Grad-CAM must point at the bright patch."""
+    from se_attention.probe import grad_cam
+
+    torch.manual_seed(0)
+    model = build_model("se").eval()
+    with torch.no_grad():
+        for block in model.blocks:
+            block.conv.weight.fill_(1.0 / block.conv.weight[0].numel())
+            block.conv.bias.zero_()
+        model.fc1.weight.fill_(1e-3)
+        model.fc1.bias.zero_()
+        model.fc2.weight.zero_()
+        model.fc2.weight[0].fill_(1.0)
+    x = torch.full((2, 3, 32, 32), -1.0)
+    x[0, :, 4:12, 20:28] = 3.0   # top right
+    x[1, :, 22:30, 2:10] = 3.0   # bottom left
+    maps = grad_cam(model, x, [0, 0])
+    assert maps.shape == (2, 32, 32)
+    for cam, (rows, cols) in zip(maps, [(slice(4, 12), slice(20, 28)), (slice(22, 30), slice(2, 10))]):
+        inside = cam[rows, cols].mean()
+        outside = (cam.sum() - cam[rows, cols].sum()) / (cam.size - 64)
+        assert inside > 3 * outside, (inside, outside)
+
+
+@pytest.mark.parametrize("per_class", [5, 100])
+def test_class_share_separates_class_driven_from_random_gates(per_class):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), per_class)
+    random_gates = rng.uniform(0, 1, (len(labels), 16))
+    class_gates = labels[:, None] / 10 + rng.normal(0, 0.01, (len(labels), 16))
+    assert report.class_share(random_gates, labels) < 0.05  # no inflation, even with 5 images per class
+    assert report.class_share(class_gates, labels) > 0.95
+
+
+def test_specificity_sentence_says_what_the_data_says():
+    assert "rises with depth" in report.specificity_markdown([0.1, 0.2, 0.5], 0, 1000, "en")
+    assert "does not rise steadily" in report.specificity_markdown([0.3, 0.2, 0.5], 0, 1000, "en")
+
+
+def test_per_class_accuracy_from_confusion():
+    cm = np.array([[8, 2], [1, 9]])
+    np.testing.assert_allclose(figures.per_class_accuracy(np.pad(cm, ((0, 8), (0, 8))))[:2], [80.0, 90.0])

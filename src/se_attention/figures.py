@@ -51,6 +51,20 @@ TEXT = {
                     ("FC + sigmoid", "C/r → C"), ("scale", "X · s, per channel"), ("output", "C×H×W")],
         "diagram_title": "The SE block: squeeze, excitation, scale",
         "excitation": "excitation",
+        "before_se": "before SE",
+        "after_se": "after SE",
+        "rescale_title": "SE rescaling of one test image ({label}): the 4 most boosted and 4 most suppressed channels "
+                         "of each block, before and after SE (shared colour scale per channel)",
+        "lines_title": "Mean SE gate per channel for a few classes (the SENet paper's Fig. 6 on CIFAR-10)",
+        "all_classes": "all classes",
+        "channel_index": "channel index",
+        "gradcam_title": "Grad-CAM for the predicted class, last block, same test images in both models",
+        "per_class_title": "Test accuracy per class",
+        "confusion_title": "Confusion matrix (row-normalised, %)",
+        "true_class": "true class",
+        "pred_class": "predicted class",
+        "gate_hist_title": "Distribution of SE gates (first {n} test images)",
+        "count_share": "share of gates",
     },
     "zh": {
         "classes": CLASSES_ZH,
@@ -78,9 +92,24 @@ TEXT = {
                     ("全连接 + sigmoid", "C/r → C"), ("缩放 scale", "X · s，逐通道相乘"), ("输出", "C×H×W")],
         "diagram_title": "SE 模块：压缩、激励、缩放",
         "excitation": "激励 excitation",
+        "before_se": "SE 之前",
+        "after_se": "SE 之后",
+        "rescale_title": "一张测试图像（{label}）的 SE 缩放：每个卷积块中权重最高的 4 个通道和最低的 4 个通道，"
+                         "SE 前后对比（同一通道使用相同的颜色范围）",
+        "lines_title": "几个类别在每个通道上的平均 SE 权重（SENet 论文图 6 的 CIFAR-10 版本）",
+        "all_classes": "全部类别",
+        "channel_index": "通道序号",
+        "gradcam_title": "预测类别的 Grad-CAM（最后一个卷积块），两个模型使用相同的测试图像",
+        "per_class_title": "每个类别的测试准确率",
+        "confusion_title": "混淆矩阵（按行归一化，%）",
+        "true_class": "真实类别",
+        "pred_class": "预测类别",
+        "gate_hist_title": "SE 权重的分布（前 {n} 张测试图像）",
+        "count_share": "占比",
     },
 }
 COLORS = {"cnn": "#1f77b4", "se": "#d62728"}
+LINE_CLASSES = (0, 2, 3, 8)  # airplane, bird, cat, ship: two vehicles, two animals
 
 
 def moving_average(x: np.ndarray, window: int) -> np.ndarray:
@@ -177,20 +206,158 @@ def plot_channel_attention(probe: dict, lang: str) -> plt.Figure:
     a column that breaks the gradient; the CIFAR-10 counterpart of the SENet paper's Fig. 6.
     """
     t = TEXT[lang]
-    keys = sorted((k for k in probe if k.startswith("gates_class_mean_")), key=lambda k: int(k.rsplit("_", 1)[1]))
-    if not keys:
-        raise ValueError("the probe holds no SE gates: the channel-attention figure needs an SE model")
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False,
+    keys = _gate_keys(probe, "gates_class_mean_")
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False, layout="constrained",
                              gridspec_kw={"width_ratios": [probe[k].shape[1] ** 0.5 for k in keys]})
+    lo = min(float(probe[k].min()) for k in keys)
+    hi = max(float(probe[k].max()) for k in keys)
     for ax, key in zip(axes[0], keys):
         gates = probe[key]
         order = np.argsort(gates.mean(axis=0))
-        im = ax.imshow(gates[:, order], aspect="auto", cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+        # One colour scale for all blocks, spanning the gates that occur: differences stay visible.
+        im = ax.imshow(gates[:, order], aspect="auto", cmap="magma", vmin=lo, vmax=hi, interpolation="nearest")
         ax.set_yticks(range(len(t["classes"])), t["classes"], fontsize=8)
         ax.set_xlabel(t["channels_sorted"], fontsize=8)
         ax.set_title(f"{t['block']} {key.rsplit('_', 1)[1]} (C = {gates.shape[1]})")
     fig.colorbar(im, ax=axes[0].tolist(), label=t["gate"], shrink=0.9)
     fig.suptitle(t["heat_title"])
+    return fig
+
+
+def _gate_keys(probe: dict, prefix: str) -> list[str]:
+    keys = sorted((k for k in probe if k.startswith(prefix)), key=lambda k: int(k.rsplit("_", 1)[1]))
+    if not keys:
+        raise ValueError("the probe holds no SE gates: this figure needs an SE model")
+    return keys
+
+
+def plot_se_rescaling(probe: dict, lang: str, image: int = 0, per_side: int = 4) -> plt.Figure:
+    """Before/after SE maps of the most boosted and most suppressed channels, per block."""
+    t = TEXT[lang]
+    blocks = [int(k.rsplit("_", 1)[1]) for k in _gate_keys(probe, "sample_gates_")]
+    cols = 2 * per_side
+    fig = plt.figure(figsize=(1.35 * cols + 2.2, 2.9 * len(blocks)), layout="constrained")
+    grid = fig.add_gridspec(2 * len(blocks), cols + 1, width_ratios=[1.6] + [1] * cols)
+    ax = fig.add_subplot(grid[0:2, 0])
+    ax.imshow(probe["sample_images"][image])
+    ax.axis("off")
+    label = t["classes"][int(probe["sample_labels"][image])]
+    for row, b in enumerate(blocks):
+        gates = probe[f"sample_gates_{b}"][image]
+        order = np.argsort(gates)[::-1]
+        chosen = np.concatenate([order[:per_side], order[-per_side:]])
+        before, after = probe[f"act{b}"][image].astype(np.float32), probe[f"se{b}"][image].astype(np.float32)
+        for j, ch in enumerate(chosen):
+            vmax = max(float(before[ch].max()), 1e-6)
+            for k, (maps, name) in enumerate(((before, t["before_se"]), (after, t["after_se"]))):
+                a = fig.add_subplot(grid[2 * row + k, j + 1])
+                a.imshow(maps[ch], cmap="viridis", vmin=0, vmax=vmax)
+                a.set_xticks([])
+                a.set_yticks([])
+                if k == 0:
+                    a.set_title(f"#{ch} s={gates[ch]:.2f}", fontsize=7)
+                if j == 0:
+                    a.set_ylabel(f"{t['block']} {b}\n{name}", fontsize=7)
+    fig.suptitle(t["rescale_title"].format(label=label), fontsize=9)
+    return fig
+
+
+def plot_excitation_lines(probe: dict, lang: str, classes=LINE_CLASSES) -> plt.Figure:
+    """Mean gate per channel (x: channel index) for a few classes, one panel per SE block."""
+    t = TEXT[lang]
+    keys = _gate_keys(probe, "gates_class_mean_")
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False, layout="constrained")
+    counts = np.bincount(probe["labels"], minlength=10)
+    for ax, key in zip(axes[0], keys):
+        gates = probe[key]
+        overall = (gates * counts[:, None]).sum(0) / max(counts.sum(), 1)
+        ax.plot(overall, color="black", lw=1.2, label=t["all_classes"])
+        for c in classes:
+            ax.plot(gates[c], lw=0.9, alpha=0.85, label=t["classes"][c])
+        ax.set(title=f"{t['block']} {key.rsplit('_', 1)[1]}", xlabel=t["channel_index"], ylabel=t["gate"])
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(t["lines_title"], fontsize=10)
+    return fig
+
+
+def _overlay(image: np.ndarray, cam: np.ndarray) -> np.ndarray:
+    heat = plt.get_cmap("jet")(cam)[..., :3]
+    return np.clip(0.5 * image / 255.0 + 0.5 * heat, 0, 1)
+
+
+def plot_gradcam(probes: dict[str, dict], lang: str) -> plt.Figure:
+    """Rows: test images; columns: the image, then each model's Grad-CAM for its predicted class."""
+    t = TEXT[lang]
+    models = list(probes)
+    first = probes[models[0]]
+    n = len(first["sample_index"])
+    fig, axes = plt.subplots(n, 1 + len(models), figsize=(2.2 * (1 + len(models)), 2.3 * n), squeeze=False,
+                             layout="constrained")
+    for i in range(n):
+        axes[i][0].imshow(first["sample_images"][i])
+        axes[i][0].set_title(f"{t['true']}: {t['classes'][int(first['sample_labels'][i])]}", fontsize=8)
+        for j, model in enumerate(models, start=1):
+            p = probes[model]
+            axes[i][j].imshow(_overlay(p["sample_images"][i], p["gradcam_pred"][i]))
+            axes[i][j].set_title(f"{t['model'][model]}\n{t['pred']}: {t['classes'][int(p['sample_preds'][i])]}",
+                                 fontsize=8)
+        for ax in axes[i]:
+            ax.axis("off")
+    fig.suptitle(t["gradcam_title"], fontsize=9)
+    return fig
+
+
+def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
+    return 100.0 * np.diag(confusion) / np.maximum(confusion.sum(1), 1)
+
+
+def plot_per_class_accuracy(probes: dict[str, dict], lang: str) -> plt.Figure:
+    t = TEXT[lang]
+    fig, ax = plt.subplots(figsize=(10, 3.8), layout="constrained")
+    width = 0.8 / len(probes)
+    for j, (model, p) in enumerate(probes.items()):
+        acc = per_class_accuracy(p["confusion"])
+        xs = np.arange(10) + (j - (len(probes) - 1) / 2) * width
+        bars = ax.bar(xs, acc, width, color=COLORS[model], label=t["model"][model])
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_xticks(range(10), t["classes"])
+    ax.set(ylabel=t["accuracy"], title=t["per_class_title"], ylim=(0, 105))
+    ax.legend()
+    return fig
+
+
+def plot_confusion(probes: dict[str, dict], lang: str) -> plt.Figure:
+    t = TEXT[lang]
+    fig, axes = plt.subplots(1, len(probes), figsize=(6.2 * len(probes), 5.4), squeeze=False, layout="constrained")
+    for ax, (model, p) in zip(axes[0], probes.items()):
+        cm = p["confusion"].astype(float)
+        cm = 100.0 * cm / np.maximum(cm.sum(1, keepdims=True), 1)
+        im = ax.imshow(cm, cmap="Blues", vmin=0, vmax=100)
+        for (r, c), v in np.ndenumerate(cm):
+            ax.text(c, r, f"{v:.0f}", ha="center", va="center", fontsize=6.5, color="white" if v > 50 else "black")
+        ax.set_xticks(range(10), t["classes"], rotation=60, fontsize=7)
+        ax.set_yticks(range(10), t["classes"], fontsize=7)
+        ax.set(xlabel=t["pred_class"], ylabel=t["true_class"], title=t["model"][model])
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
+    fig.suptitle(t["confusion_title"])
+    return fig
+
+
+def plot_gate_distribution(probe: dict, lang: str) -> plt.Figure:
+    t = TEXT[lang]
+    keys = _gate_keys(probe, "gates_sample_")
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False, sharey=True,
+                             layout="constrained")
+    bins = np.linspace(0, 1, 41)
+    for ax, key in zip(axes[0], keys):
+        gates = probe[key].astype(np.float32).ravel()
+        ax.hist(gates, bins=bins, weights=np.full(gates.shape, 1 / max(len(gates), 1)), color=COLORS["se"])
+        for v in (0.0, 0.5, 1.0):
+            ax.axvline(v, color="grey", lw=0.6, ls=":")
+        ax.set(title=f"{t['block']} {key.rsplit('_', 1)[1]}", xlabel=t["gate"])
+    axes[0][0].set_ylabel(t["count_share"])
+    fig.suptitle(t["gate_hist_title"].format(n=len(probe[keys[0]])), fontsize=10)
     return fig
 
 
@@ -241,9 +408,16 @@ def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: i
         "epoch_curves.png": plot_epoch_curves(histories, lang),
         "feature_maps.png": plot_feature_maps(probes, lang, channels),
         "se_block.png": plot_se_diagram(lang),
+        "gradcam.png": plot_gradcam(probes, lang),
+        "per_class_accuracy.png": plot_per_class_accuracy(probes, lang),
+        "confusion.png": plot_confusion(probes, lang),
     }
     if "se" in probes:
-        figures["channel_attention.png"] = plot_channel_attention(probes["se"], lang)
+        se = probes["se"]
+        figures["channel_attention.png"] = plot_channel_attention(se, lang)
+        figures["excitation_lines.png"] = plot_excitation_lines(se, lang)
+        figures["se_rescaling.png"] = plot_se_rescaling(se, lang)
+        figures["gate_distribution.png"] = plot_gate_distribution(se, lang)
     written = []
     for name, fig in figures.items():
         atomic.save_figure(fig, out_dir / name, dpi=dpi, bbox_inches="tight")

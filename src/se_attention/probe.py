@@ -6,9 +6,10 @@
 
 The probe file is small and committed, so figures can be redrawn without the dataset or a GPU.
 It holds: labels and predictions; the confusion matrix; for a few fixed test images (the first
-test image of each of the first classes, the same for every model) the images and the feature
-maps of each block (conv output as the lesson hooks it, after BN+ReLU, and for SE models after
-the SE rescaling with the gates); and for SE models the per-class mean gate of every channel.
+test image of each of the first classes, the same for every model) the images, the feature maps
+of each block (conv output as the lesson hooks it, after BN+ReLU, and for SE models after the SE
+rescaling with the gates) and Grad-CAM maps for the predicted and the true class; and for SE
+models the per-class mean gate of every channel and the raw gates of the first test images.
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ GATE_SAMPLE = 1000  # test images whose raw gates are kept, for distributions
 def sample_indices(labels: np.ndarray, count: int) -> np.ndarray:
     """The first test image of each of the first ``count`` classes."""
     return np.array([int(np.flatnonzero(labels == c)[0]) for c in range(count) if (labels == c).any()])
+
+
+def grad_cam(model: torch.nn.Module, x: torch.Tensor, classes: list[int]) -> np.ndarray:
+    """Grad-CAM (Selvaraju et al. 2017) of the last block's activation, as the grad-cam library computes it.
+
+    The target layer is the last block's attention slot: the activation after BN+ReLU, and for SE
+    models after the SE rescaling, just before the final pooling. Maps are upsampled to the
+    input size and scaled to [0, 1] per image by the library.
+    """
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    with torch.enable_grad(), GradCAM(model=model, target_layers=[model.blocks[-1].se]) as cam:
+        return cam(input_tensor=x, targets=[ClassifierOutputTarget(int(c)) for c in classes]).astype(np.float32)
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
@@ -101,6 +116,9 @@ def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_i
             out[f"se{k}"] = act.cpu().numpy().astype(np.float16)
             out[f"sample_gates_{k}"] = gates.cpu().numpy().astype(np.float32)
         x = block.pool(act)
+    x = prep(x_all[idx])
+    out["gradcam_pred"] = grad_cam(model, x, out["sample_preds"].tolist())
+    out["gradcam_true"] = grad_cam(model, x, out["sample_labels"].tolist())
     return out
 
 
