@@ -14,7 +14,7 @@ import pytest
 
 from conftest import smoke_repo  # noqa: F401  (the fixture that builds the site)
 
-PAGES = ["", "concepts/", "method/", "results/", "faq/", "reproduce/"]
+PAGES = ["", "concepts/", "method/", "results/", "explore/", "faq/", "reproduce/"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a sandboxed machine without network, as Chromium's own headless tests use them.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -87,3 +87,14 @@ def test_search_finds_words(page, site_url, lang, query, expected):
     results.first.wait_for(timeout=15_000)
     assert results.count() > 0
     assert expected in page.locator(".md-search-result").inner_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang, suffix", [("", "zh"), ("en/", "en")])
+def test_notebook_is_rendered_with_outputs_and_downloadable(page, site_url, lang, suffix):
+    page.goto(site_url + lang + "explore/")
+    assert page.locator(".jp-Cell").count() >= 5  # rendered by mkdocs-jupyter, not raw JSON
+    assert page.locator(".jp-OutputArea-output img").count() >= 1  # the executed plot
+    link = page.locator(f'a[href$="explore.{suffix}.ipynb"]').first
+    response = page.request.get(link.evaluate("a => a.href"))
+    assert response.ok and '"cells"' in response.text()

@@ -3,8 +3,9 @@
     python -m se_attention.site build --run-dir results/paper --out site/paper
     python -m se_attention.site serve --run-dir results/paper
 
-docs/ holds only hand-written pages; the numbers and figures come from the run folder. Both are
-staged into a scratch folder (docs/generated/ <- figures/ and tables/) and built there with
+docs/ holds only hand-written pages; the numbers, figures and executed notebooks come from the run
+folder. Both are staged into a scratch folder (docs/generated/ <- figures/ and tables/, docs/ <-
+notebooks/) and built there with
 `mkdocs build --strict`, so docs/ is never mixed with generated files and the smoke and paper runs
 cannot overwrite each other's site. The finished site replaces --out in one rename.
 """
@@ -19,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-STAGED = ("docs", "mkdocs.yml", "overrides")
+STAGED = ("docs", "mkdocs.yml", "hooks")
 
 
 def stage(root: Path, run_dir: Path, where: Path) -> Path:
@@ -34,6 +35,9 @@ def stage(root: Path, run_dir: Path, where: Path) -> Path:
         if not (run_dir / part).is_dir():
             raise FileNotFoundError(f"{run_dir / part}: missing; run the workflow's figures and report steps first")
         shutil.copytree(run_dir / part, generated / part)
+    # The executed notebooks become pages (docs/explore.<lang>.ipynb), rendered by mkdocs-jupyter.
+    for notebook in sorted((run_dir / "notebooks").glob("*.ipynb")):
+        shutil.copy2(notebook, where / "docs" / notebook.name)
     return where / "mkdocs.yml"
 
 
