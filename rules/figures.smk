@@ -5,7 +5,7 @@ FIGURE_NAMES = ["iteration_loss", "epoch_curves", "feature_maps", "se_block", "g
                 "confusion"]
 if "se" in MODELS:
     FIGURE_NAMES += ["channel_attention", "excitation_lines", "se_rescaling", "gate_distribution"]
-TABLE_NAMES = ["metrics", "architecture", "data", "recipe", "cost"] + (
+TABLE_NAMES = ["metrics", "architecture", "data", "recipe", "cost", "performance"] + (
     ["fact_se_params", "fact_gap", "fact_time"] if {"cnn", "se"} <= set(MODELS) else []
 ) + (["specificity"] if "se" in MODELS else [])
 
@@ -34,6 +34,8 @@ rule report:
     input:
         metrics=expand(f"{RES}/runs/{{model}}/seed{{seed}}/metrics.json", model=MODELS, seed=SEEDS),
         probe=[f"{RES}/runs/se/seed{FIGURE_SEED}/probe.npz"] if "se" in MODELS else [],
+        # Written by `python -m se_attention.bench`, outside the workflow: optional, used when present.
+        benchmarks=[p for p in (f"{RES}/benchmark/speed.json", f"{RES}/benchmark/faithfulness.json") if Path(p).exists()],
         provenance=f"{RES}/data/provenance.json",
         stamp=code_stamp("report", ["report", "cnn", "se", "__init__"], {"languages": LANGS}),
     output:

@@ -117,7 +117,8 @@ def test_reports_read_only_the_metrics_files(tiny_run):
     assert "SE 模块 1（32 → 2 → 32）" in zh and "**1,150,602**" in zh
     summary = json.loads((base / "tables" / "summary.json").read_text())
     assert summary["models"]["se"]["final_test_acc"] == [metrics["se"]["final_test_acc"]]
-    assert len(written) == 19
+    assert len(written) == 21
+    assert "No benchmark has been recorded" in (base / "tables" / "en" / "performance.md").read_text()
     assert "add 2,688 parameters to the CNN's 1,147,914" in (base / "tables" / "en" / "fact_se_params.md").read_text()
     assert "ReduceLROnPlateau" in (base / "tables" / "en" / "recipe.md").read_text()
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import smoke_repo  # noqa: F401  (the fixture that builds the site)
 
-PAGES = ["", "concepts/", "method/", "results/", "explore/", "faq/", "reproduce/"]
+PAGES = ["", "concepts/", "method/", "results/", "explore/", "performance/", "faq/", "reproduce/"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a sandboxed machine without network, as Chromium's own headless tests use them.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -85,3 +85,13 @@ def test_fresh_clone_builds_the_site_without_data_or_training(tmp_path):
     jobs = planned_jobs(clone)
     assert not EXPENSIVE & set(jobs), jobs
     assert "site" in jobs
+
+
+@pytest.mark.slow
+def test_slurm_profile_plans_the_workflow(smoke_repo):
+    """The cluster profile parses and plans (a dry run submits nothing)."""
+    repo, args = smoke_repo
+    out = subprocess.run(["snakemake", "--profile", "profiles/slurm", "-n", "--forcerun", "train", *args], cwd=repo,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert re.search(r"^train\s+2$", out.stdout, re.M), out.stdout[-2000:]

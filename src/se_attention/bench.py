@@ -1,6 +1,8 @@
 """Training throughput: the lesson's data pipeline against ours, same model, data and threads.
 
-    python -m se_attention.bench --data data/paper/cifar10.npz --threads 2
+    python -m se_attention.bench --data data/paper/cifar10.npz --threads 2 --out results/paper/benchmark/speed.json
+    python -m se_attention.bench --data data/paper/cifar10.npz --faithfulness 5 \
+        --out results/paper/benchmark/faithfulness.json
 
 The lesson's pipeline is reproduced as written: PIL images in memory, torchvision transforms
 (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize) in a DataLoader with batch
@@ -26,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from .cnn import build_model, multiply_adds
+from .provenance import device_description
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 
@@ -198,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead of timing, train EPOCHS full epochs through each pipeline (needs --data) "
                         "and compare test accuracy; writes JSON to --out")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
     p.add_argument("--child", nargs=2, metavar=("PIPELINE", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -214,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     gflops = sgemm_gflops(args.threads)
     print(f"threads {args.threads}, data {args.data or 'random images'}, {args.steps} timed steps of batch 64")
     print(f"sgemm {gflops:.0f} GFLOP/s")
-    ratios = []
+    ratios, record = [], {"threads": args.threads, "steps": args.steps, "sgemm_gflops": gflops,
+                          "data": "CIFAR-10" if args.data else "random images", "models": {}}
     for model in ("cnn", "se"):
         # A training step costs about 3x the forward pass (forward, input grads, weight grads).
         flops_per_image = 3 * 2 * multiply_adds(build_model(model))
@@ -228,6 +232,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"{100 * r['images_per_second'] / roof:4.1f}% of roof ({roof:.0f} images/s)  "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB  ms/step: {ph}")
         print(f"{model:>3} ratio ours/lesson: {ratio:.2f}")
+        record["models"][model] = {"lesson": lesson, "ours": ours, "ratio": ratio, "roof_images_per_second": roof}
+    record["speedup"] = min(ratios)
+    record["device"] = device_description(torch.device("cpu"))
+    if args.out:
+        from . import atomic
+
+        atomic.write_json(args.out, record)
     print(f"speedup {min(ratios):.2f}")
     return 0
 

@@ -67,6 +67,19 @@ TEXT = {
         "spec_flat": "It does not rise steadily with depth, unlike the SENet paper's SE-ResNet-50, where early blocks "
                      "were class-agnostic and late blocks class-specific.",
         "cost_head": ["Model", "Parameters", "Multiply-adds / image", "Train time / epoch (s)", "Images / s"],
+        "perf_head": ["Model", "Pipeline", "Images / s", "Share of compute roof", "Peak memory (MB)",
+                      "ms per step: data / forward / backward / optimizer"],
+        "pipeline": {"lesson": "lesson (PIL + DataLoader)", "ours": "ours (batched tensors)"},
+        "perf_note": "Measured by `python -m se_attention.bench` ({steps} timed steps of batch 64 per pipeline and "
+                     "model, {threads} threads, {data}, each pipeline in its own process) on {device}; sgemm "
+                     "throughput {gflops:.0f} GFLOP/s sets the compute roof. **Speed-up: {speedup:.2f}×** (the "
+                     "smaller of the two models' ratios).",
+        "no_bench": "No benchmark has been recorded for this run. `python -m se_attention.bench --data "
+                    "data/<run>/cifar10.npz --out results/<run>/benchmark/speed.json` measures it.",
+        "faith_head": ["Model", "Pipeline", "Test accuracy after each epoch (%)"],
+        "faith_note": "Both pipelines trained with seed {seed} for {epochs} epochs on the full training set, "
+                      "one thread each (`python -m se_attention.bench --faithfulness {epochs}`).",
+        "no_faith": "No faithfulness run has been recorded for this run.",
         "jpeg": "**These results come from the JPEG re-encoding of CIFAR-10** (quality 75): real CIFAR-10 images, "
                 "slightly lossy, so accuracies may differ from the official archive by a fraction of a percent.",
         "official": "These results come from the official CIFAR-10 archive.",
@@ -111,6 +124,18 @@ TEXT = {
         "spec_rises": "它随深度上升，与 SENet 论文在 SE-ResNet-50 上的发现一致：浅层对所有类别一视同仁，深层按类别挑选通道。",
         "spec_flat": "它并没有随深度稳定上升，这与 SENet 论文在 SE-ResNet-50 上的发现（浅层与类别无关、深层依赖类别）不同。",
         "cost_head": ["模型", "参数量", "每张图像的乘加次数", "每轮训练时间 (秒)", "每秒图像数"],
+        "perf_head": ["模型", "流水线", "每秒图像数", "占计算上限的比例", "峰值内存 (MB)",
+                      "每步毫秒数：数据 / 前向 / 反向 / 优化器"],
+        "pipeline": {"lesson": "课程原版（PIL + DataLoader）", "ours": "本项目（批量张量）"},
+        "perf_note": "由 `python -m se_attention.bench` 测得（每个流水线和模型计时 {steps} 步，批大小 64，{threads} 个线程，"
+                     "{data}，每个流水线在单独的进程中运行），设备：{device}；sgemm 吞吐量 {gflops:.0f} GFLOP/s 决定计算上限。"
+                     "**加速比：{speedup:.2f}×**（取两个模型中较小的比值）。",
+        "no_bench": "这次运行还没有记录基准测试。可用 `python -m se_attention.bench --data data/<run>/cifar10.npz "
+                    "--out results/<run>/benchmark/speed.json` 测量。",
+        "faith_head": ["模型", "流水线", "每轮结束时的测试准确率 (%)"],
+        "faith_note": "两个流水线都使用随机种子 {seed}、在完整训练集上训练 {epochs} 轮，各用一个线程"
+                      "（`python -m se_attention.bench --faithfulness {epochs}`）。",
+        "no_faith": "这次运行还没有记录忠实性对比。",
         "jpeg": "**本结果使用的是 CIFAR-10 的 JPEG 重编码版本**（质量 75）：图像是真实的 CIFAR-10，但有轻微有损压缩，"
                 "准确率可能与官方数据相差零点几个百分点。",
         "official": "本结果使用官方 CIFAR-10 压缩包。",
@@ -276,6 +301,35 @@ def cost_markdown(summary: dict, model_config: dict, lang: str) -> str:
     return table(t["cost_head"], rows)
 
 
+def performance_markdown(run_dir: Path, lang: str) -> str:
+    """The benchmark and faithfulness records that bench.py wrote, if any."""
+    t = TEXT[lang]
+    speed, faith = run_dir / "benchmark" / "speed.json", run_dir / "benchmark" / "faithfulness.json"
+    parts = []
+    if speed.exists():
+        b = json.loads(speed.read_text())
+        rows = []
+        for model, m in b["models"].items():
+            for name in ("lesson", "ours"):
+                r = m[name]
+                rows.append([t["model"][model], t["pipeline"][name], f"{r['images_per_second']:.0f}",
+                             f"{100 * r['images_per_second'] / m['roof_images_per_second']:.0f}%",
+                             f"{r['peak_rss_mb']:.0f}", " / ".join(f"{v:.1f}" for v in r["phases_ms"].values())])
+        parts.append(table(t["perf_head"], rows) + "\n" + t["perf_note"].format(
+            steps=b["steps"], threads=b["threads"], data=b["data"], device=b["device"], gflops=b["sgemm_gflops"],
+            speedup=b["speedup"]))
+    else:
+        parts.append(t["no_bench"])
+    if faith.exists():
+        f = json.loads(faith.read_text())
+        rows = [[t["model"][r["model"]], t["pipeline"][r["pipeline"]], ", ".join(f"{a:.2f}" for a in r["test_acc"])]
+                for r in f["runs"]]
+        parts.append(table(t["faith_head"], rows) + "\n" + t["faith_note"].format(seed=f["seed"], epochs=f["epochs"]))
+    else:
+        parts.append(t["no_faith"])
+    return "\n\n".join(parts) + "\n"
+
+
 def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: list[str]) -> list[Path]:
     metrics = load_metrics(run_dir, models, seeds)
     spec = None
@@ -296,6 +350,7 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
             "data.md": data_markdown(provenance, lang),
             "recipe.md": recipe_markdown(recipe, lang),
             "cost.md": cost_markdown(summary, recipe["model"], lang),
+            "performance.md": performance_markdown(run_dir, lang),
             **{name: text + "\n" for name, text in facts_markdown(summary, lang).items()},
         }
         if spec is not None:
