@@ -4,6 +4,7 @@ These run Snakemake in a copy of the repository, so the checkout under test is n
 """
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -49,30 +50,26 @@ def test_nothing_to_do_after_a_complete_run(smoke_repo):
     assert planned_jobs(repo, *args) == {}
 
 
-@pytest.mark.slow
-def test_plot_code_change_reruns_only_figures_and_site(smoke_repo):
+def planned_after_edit(smoke_repo, tmp_path, module: str) -> dict[str, int]:
+    """Append a comment to a package module in a copy of the finished smoke repository; dry-run it."""
     repo, args = smoke_repo
-    plot_code = repo / "src" / "se_attention" / "figures.py"
-    original = plot_code.read_text()
-    try:
-        plot_code.write_text(original + "\n# a plot tweak\n")
-        jobs = planned_jobs(repo, *args)
-    finally:
-        plot_code.write_text(original)
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy, symlinks=True)
+    code = copy / "src" / "se_attention" / module
+    code.write_text(code.read_text() + "\n# an edit\n")
+    return planned_jobs(copy, *args)
+
+
+@pytest.mark.slow
+def test_plot_code_change_reruns_only_figures_and_site(smoke_repo, tmp_path):
+    jobs = planned_after_edit(smoke_repo, tmp_path, "figures.py")
     assert set(jobs) == {"figures", "site", "all"}, jobs
     assert jobs["figures"] == 2  # one per language
 
 
 @pytest.mark.slow
-def test_model_code_change_retrains(smoke_repo):
-    repo, args = smoke_repo
-    model_code = repo / "src" / "se_attention" / "se.py"
-    original = model_code.read_text()
-    try:
-        model_code.write_text(original + "\n# a model tweak\n")
-        jobs = planned_jobs(repo, *args)
-    finally:
-        model_code.write_text(original)
+def test_model_code_change_retrains(smoke_repo, tmp_path):
+    jobs = planned_after_edit(smoke_repo, tmp_path, "se.py")
     assert jobs.get("train") == 2 and jobs.get("probe") == 2 and "prepare" not in jobs, jobs
 
 
