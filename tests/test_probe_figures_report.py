@@ -173,3 +173,18 @@ def test_specificity_sentence_says_what_the_data_says():
 def test_per_class_accuracy_from_confusion():
     cm = np.array([[8, 2], [1, 9]])
     np.testing.assert_allclose(figures.per_class_accuracy(np.pad(cm, ((0, 8), (0, 8))))[:2], [80.0, 90.0])
+
+
+def test_performance_table_reads_the_benchmark_record(tmp_path):
+    phases = {"data": 1.0, "forward": 2.0, "backward": 3.0, "optimizer": 0.5}
+    record = {"threads": 2, "steps": 10, "sgemm_gflops": 100.0, "data": "CIFAR-10", "device": "test CPU",
+              "speedup": 2.5, "models": {m: {"lesson": {"images_per_second": 400.0, "phases_ms": phases, "peak_rss_mb": 900},
+                                              "ours": {"images_per_second": 1000.0 + i, "phases_ms": phases,
+                                                       "peak_rss_mb": 800},
+                                              "ratio": 2.5, "roof_images_per_second": 2000.0}
+                                         for i, m in enumerate(("cnn", "se"))}}
+    (tmp_path / "benchmark").mkdir()
+    (tmp_path / "benchmark" / "speed.json").write_text(json.dumps(record))
+    en = report.performance_markdown(tmp_path, "en")
+    assert "| CNN + SE | ours (batched tensors) | 1001 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
+    assert "**Speed-up: 2.50×**" in en and "No faithfulness run has been recorded" in en
