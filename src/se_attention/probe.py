@@ -57,8 +57,9 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        # torch's own message suggests weights_only=False, exactly what must not be done here.
         raise ValueError(f"{path}: refusing to load this checkpoint: it holds more than tensors "
-                         f"(possibly code); only state_dict weights are accepted ({str(exc).splitlines()[0]})") from exc
+                         "(possibly code); only a state_dict of weights is accepted") from exc
     model.load_state_dict(state)
 
 
