@@ -63,7 +63,7 @@ TEXT = {
         "confusion_title": "Confusion matrix (row-normalised, %)",
         "true_class": "true class",
         "pred_class": "predicted class",
-        "gate_hist_title": "Distribution of SE gates (first {n} test images)",
+        "gate_hist_title": "Distribution of SE gates ({n} test images drawn at random)",
         "count_share": "share of gates",
     },
     "zh": {
@@ -104,7 +104,7 @@ TEXT = {
         "confusion_title": "混淆矩阵（按行归一化，%）",
         "true_class": "真实类别",
         "pred_class": "预测类别",
-        "gate_hist_title": "SE 权重的分布（前 {n} 张测试图像）",
+        "gate_hist_title": "SE 权重的分布（随机抽取的 {n} 张测试图像）",
         "count_share": "占比",
     },
 }

@@ -9,7 +9,8 @@ It holds: labels and predictions; the confusion matrix; for a few fixed test ima
 test image of each of the first classes, the same for every model) the images, the feature maps
 of each block (conv output as the lesson hooks it, after BN+ReLU, and for SE models after the SE
 rescaling with the gates) and Grad-CAM maps for the predicted and the true class; and for SE
-models the per-class mean gate of every channel and the raw gates of the first test images.
+models the per-class mean gate of every channel and the raw gates of a fixed random sample of
+test images (sample_of_gates says which).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from .data import DataError, load_npz
 from .se import SEBlock
 from .train import pick_device
 
-GATE_SAMPLE = 1000  # test images whose raw gates are kept, for distributions
+GATE_SAMPLE = 1000  # test images whose raw gates are kept, for distributions and class statistics
 
 
 def sample_indices(labels: np.ndarray, count: int) -> np.ndarray:
@@ -78,26 +79,29 @@ def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_i
         return normalize(x.to(device).float().div(255), mean, std)
 
     se_blocks = [b.se for b in model.blocks if isinstance(b.se, SEBlock)]
-    preds, gate_sums, gate_sample = [], [np.zeros((10, b.fc2.out_features)) for b in se_blocks], [[] for _ in se_blocks]
+    preds, gates = [], [[] for _ in se_blocks]
     for i in range(0, len(y_all), batch_size):
         logits = model(prep(x_all[i : i + batch_size]))
         preds.append(logits.argmax(1).cpu().numpy())
-        y = y_all[i : i + batch_size]
         for k, block in enumerate(se_blocks):
-            gates = block.last_gates.cpu().double().numpy()
-            np.add.at(gate_sums[k], y, gates)
-            if i < GATE_SAMPLE:
-                gate_sample[k].append(gates[: GATE_SAMPLE - i])
+            gates[k].append(block.last_gates.cpu().numpy())
     pred = np.concatenate(preds)
+    gates = [np.concatenate(g).astype(np.float64) for g in gates]
+    # A fixed random subset, not the first images: prepared test sets are often sorted by class.
+    sample = np.sort(np.random.default_rng(0).permutation(len(y_all))[:GATE_SAMPLE])
     counts = np.bincount(y_all, minlength=10)
     out: dict[str, np.ndarray] = {
         "labels": y_all.astype(np.int64),
         "preds": pred.astype(np.int64),
         "confusion": np.bincount(y_all * 10 + pred, minlength=100).reshape(10, 10),
     }
-    for k in range(len(se_blocks)):
-        out[f"gates_class_mean_{k + 1}"] = (gate_sums[k] / np.maximum(counts, 1)[:, None]).astype(np.float32)
-        out[f"gates_sample_{k + 1}"] = np.concatenate(gate_sample[k]).astype(np.float16)
+    if se_blocks:
+        out["sample_of_gates"] = sample
+    for k, g in enumerate(gates, start=1):
+        sums = np.zeros((10, g.shape[1]))
+        np.add.at(sums, y_all, g)
+        out[f"gates_class_mean_{k}"] = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+        out[f"gates_sample_{k}"] = g[sample].astype(np.float16)
 
     # Feature maps of the sample images, block by block, in the order the network computes them.
     idx = sample_indices(y_all, sample_images)

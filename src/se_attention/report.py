@@ -61,9 +61,9 @@ TEXT = {
                      "({pct:+.0f}%), on {device}.",
         "specificity": "How class-specific are the gates? The share of a gate's variance explained by the class "
                        "(ω², 0: the gate ignores the class, 1: the class alone sets it), averaged over channels, is "
-                       "{values} for blocks {blocks} (seed {seed}, first {n} test images). {verdict}",
-        "spec_rises": "It rises with depth, as the SENet paper found for SE-ResNet-50: early blocks treat all classes "
-                      "alike, late blocks pick channels per class.",
+                       "{values} for blocks {blocks} (seed {seed}, {n} test images drawn at random). {verdict}",
+        "spec_rises": "It rises with depth: the later the block, the more its gates depend on the class, as the SENet "
+                      "paper found for SE-ResNet-50 (early excitations nearly class-agnostic, late ones class-specific).",
         "spec_flat": "It does not rise steadily with depth, unlike the SENet paper's SE-ResNet-50, where early blocks "
                      "were class-agnostic and late blocks class-specific.",
         "cost_head": ["Model", "Parameters", "Multiply-adds / image", "Train time / epoch (s)", "Images / s"],
@@ -120,8 +120,9 @@ TEXT = {
                     "相差 {gap:+.2f} 个百分点。",
         "fact_time": "论文运行中每轮训练时间：CNN {cnn:.1f} 秒，CNN + SE {se:.1f} 秒（{pct:+.0f}%），设备：{device}。",
         "specificity": "SE 权重有多依赖类别？用类别能解释的权重方差比例 ω²（0：权重与类别无关，1：权重完全由类别决定）"
-                       "衡量，对通道取平均后，卷积块 {blocks} 分别为 {values}（种子 {seed}，前 {n} 张测试图像）。{verdict}",
-        "spec_rises": "它随深度上升，与 SENet 论文在 SE-ResNet-50 上的发现一致：浅层对所有类别一视同仁，深层按类别挑选通道。",
+                       "衡量，对通道取平均后，卷积块 {blocks} 分别为 {values}（种子 {seed}，随机抽取的 {n} 张测试图像）。{verdict}",
+        "spec_rises": "它随深度上升：越深的卷积块，其权重越依赖类别，与 SENet 论文在 SE-ResNet-50 上的发现一致"
+                      "（浅层的激励几乎与类别无关，深层的激励依赖类别）。",
         "spec_flat": "它并没有随深度稳定上升，这与 SENet 论文在 SE-ResNet-50 上的发现（浅层与类别无关、深层依赖类别）不同。",
         "cost_head": ["模型", "参数量", "每张图像的乘加次数", "每轮训练时间 (秒)", "每秒图像数"],
         "perf_head": ["模型", "流水线", "每秒图像数", "占计算上限的比例", "峰值内存 (MB)",
@@ -283,7 +284,8 @@ def class_share(gates: np.ndarray, labels: np.ndarray) -> float:
 
 def specificity(probe: dict) -> list[float]:
     keys = sorted((k for k in probe if k.startswith("gates_sample_")), key=lambda k: int(k.rsplit("_", 1)[1]))
-    return [class_share(probe[k], probe["labels"][: len(probe[k])]) for k in keys]
+    labels = probe["labels"][probe["sample_of_gates"]]
+    return [class_share(probe[k], labels) for k in keys]
 
 
 def specificity_markdown(values: list[float], seed: int, n: int, lang: str) -> str:
