@@ -35,7 +35,7 @@ rule report:
         metrics=expand(f"{RES}/runs/{{model}}/seed{{seed}}/metrics.json", model=MODELS, seed=SEEDS),
         probe=[f"{RES}/runs/se/seed{FIGURE_SEED}/probe.npz"] if "se" in MODELS else [],
         # Written by `python -m se_attention.bench`, outside the workflow: optional, used when present.
-        benchmarks=[p for p in (f"{RES}/benchmark/speed.json", f"{RES}/benchmark/faithfulness.json") if Path(p).exists()],
+        benchmarks=[p for p in (f"{RES}/performance/speed.json", f"{RES}/performance/faithfulness.json") if Path(p).exists()],
         provenance=f"{RES}/data/provenance.json",
         stamp=code_stamp("report", ["report", "cnn", "se", "__init__"], {"languages": LANGS}),
     output:

@@ -183,8 +183,8 @@ def test_performance_table_reads_the_benchmark_record(tmp_path):
                                                        "peak_rss_mb": 800},
                                               "ratio": 2.5, "roof_images_per_second": 2000.0}
                                          for i, m in enumerate(("cnn", "se"))}}
-    (tmp_path / "benchmark").mkdir()
-    (tmp_path / "benchmark" / "speed.json").write_text(json.dumps(record))
+    (tmp_path / "performance").mkdir()
+    (tmp_path / "performance" / "speed.json").write_text(json.dumps(record))
     en = report.performance_markdown(tmp_path, "en")
     assert "| CNN + SE | ours (batched tensors) | 1001 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
     assert "**Speed-up: 2.50×**" in en and "No faithfulness run has been recorded" in en

@@ -1,8 +1,8 @@
 """Training throughput: the lesson's data pipeline against ours, same model, data and threads.
 
-    python -m se_attention.bench --data data/paper/cifar10.npz --threads 2 --out results/paper/benchmark/speed.json
+    python -m se_attention.bench --data data/paper/cifar10.npz --threads 2 --out results/paper/performance/speed.json
     python -m se_attention.bench --data data/paper/cifar10.npz --faithfulness 5 \
-        --out results/paper/benchmark/faithfulness.json
+        --out results/paper/performance/faithfulness.json
 
 The lesson's pipeline is reproduced as written: PIL images in memory, torchvision transforms
 (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize) in a DataLoader with batch

@@ -75,7 +75,7 @@ TEXT = {
                      "throughput {gflops:.0f} GFLOP/s sets the compute roof. **Speed-up: {speedup:.2f}×** (the "
                      "smaller of the two models' ratios).",
         "no_bench": "No benchmark has been recorded for this run. `python -m se_attention.bench --data "
-                    "data/<run>/cifar10.npz --out results/<run>/benchmark/speed.json` measures it.",
+                    "data/<run>/cifar10.npz --out results/<run>/performance/speed.json` measures it.",
         "faith_head": ["Model", "Pipeline", "Test accuracy after each epoch (%)"],
         "faith_note": "Both pipelines trained with seed {seed} for {epochs} epochs on the full training set, "
                       "one thread each (`python -m se_attention.bench --faithfulness {epochs}`).",
@@ -132,7 +132,7 @@ TEXT = {
                      "{data}，每个流水线在单独的进程中运行），设备：{device}；sgemm 吞吐量 {gflops:.0f} GFLOP/s 决定计算上限。"
                      "**加速比：{speedup:.2f}×**（取两个模型中较小的比值）。",
         "no_bench": "这次运行还没有记录基准测试。可用 `python -m se_attention.bench --data data/<run>/cifar10.npz "
-                    "--out results/<run>/benchmark/speed.json` 测量。",
+                    "--out results/<run>/performance/speed.json` 测量。",
         "faith_head": ["模型", "流水线", "每轮结束时的测试准确率 (%)"],
         "faith_note": "两个流水线都使用随机种子 {seed}、在完整训练集上训练 {epochs} 轮，各用一个线程"
                       "（`python -m se_attention.bench --faithfulness {epochs}`）。",
@@ -306,7 +306,7 @@ def cost_markdown(summary: dict, model_config: dict, lang: str) -> str:
 def performance_markdown(run_dir: Path, lang: str) -> str:
     """The benchmark and faithfulness records that bench.py wrote, if any."""
     t = TEXT[lang]
-    speed, faith = run_dir / "benchmark" / "speed.json", run_dir / "benchmark" / "faithfulness.json"
+    speed, faith = run_dir / "performance" / "speed.json", run_dir / "performance" / "faithfulness.json"
     parts = []
     if speed.exists():
         b = json.loads(speed.read_text())
