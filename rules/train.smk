@@ -27,7 +27,8 @@ rule train:
     log:
         f"{RES}/logs/train_{{model}}_seed{{seed}}.log",
     benchmark:
-        f"{RES}/benchmarks/train_{{model}}_seed{{seed}}.tsv"
+        # In the run folder, which sorts after code-hashes/: a clone must not see it older than its stamp.
+        f"{RUN_DIR}/benchmark.tsv"
     shell:
         "{PYTHON} -m se_attention.train --recipe '{params.recipe}' --model {wildcards.model} "
         "--seed {wildcards.seed} --data {input.data} --data-provenance {input.provenance} "

@@ -35,7 +35,7 @@ def test_smoke_run_writes_results_figures_and_a_bilingual_site(smoke_repo):
         assert "CNN + SE" in (res / "tables" / lang / "metrics.md").read_text()
     for model in ("cnn", "se"):
         assert (res / "runs" / model / "seed0" / "metrics.json").exists()
-        assert (res / "benchmarks" / f"train_{model}_seed0.tsv").exists()
+        assert (res / "runs" / model / "seed0" / "benchmark.tsv").exists()
     zh = (repo / "site" / "smoke" / "index.html").read_text()
     en = (repo / "site" / "smoke" / "en" / "index.html").read_text()
     assert "主要结果" in zh and "Headline result" in en
