@@ -14,7 +14,9 @@ rule notebook:
     log:
         f"{RES}/logs/notebook_{{lang}}.log",
     shell:
-        "SE_RUN_DIR=$PWD/{RES} jupyter nbconvert --to notebook --execute {input.notebook} "
+        # No timing metadata: re-running on unchanged results then leaves the committed notebook unchanged.
+        "SE_RUN_DIR=$PWD/{RES} jupyter nbconvert --to notebook --execute --ExecutePreprocessor.record_timing=False "
+        "{input.notebook} "
         "--output-dir {RES}/notebooks --output explore.{wildcards.lang}.ipynb > {log} 2>&1"
 
 
