@@ -28,7 +28,7 @@ def test_same_seed_same_metrics(tmp_path, prepared, smoke_recipe):
     ha, hb = (json.loads((tmp_path / d / "history.json").read_text()) for d in "ab")
     assert ha["iter_loss"] == hb["iter_loss"]
     assert a["final_test_acc"] == b["final_test_acc"] and a["final_test_loss"] == b["final_test_loss"]
-    c = train(short(smoke_recipe), "se", 8, prepared, tmp_path / "c", CPU, progress=False)
+    train(short(smoke_recipe), "se", 8, prepared, tmp_path / "c", CPU, progress=False)
     assert json.loads((tmp_path / "c" / "history.json").read_text())["iter_loss"] != ha["iter_loss"]
 
 
