@@ -7,8 +7,9 @@
 The lesson's pipeline is reproduced as written: PIL images in memory, torchvision transforms
 (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize) in a DataLoader with batch
 64 and no workers. Ours keeps the uint8 set in one tensor and augments a batch at a time, with
-channels_last. Both train the same model with Adam for the same number of steps; each pipeline
-runs in its own process, so peak memory is its own. Prints images/s, the ratio, the share of the
+channels_last. Both train the same model with Adam for the same number of steps, each pipeline in
+its own process (so peak memory is its own), the two taking turns in short rounds so that a slow
+spell of a shared machine falls on both. Prints images/s, the ratio, the share of the
 compute roof (measured sgemm throughput x FLOPs per training image), peak memory, a per-phase
 profile of ours, and last `speedup <ratio>`: the smaller of the two models' ratios.
 """
@@ -79,8 +80,13 @@ def our_batches(x: np.ndarray, y: np.ndarray, seed: int):
             yield xb.contiguous(memory_format=torch.channels_last), ys[idx]
 
 
-def measure(pipeline: str, model_name: str, data: Path | None, steps: int, warmup: int, threads: int) -> dict:
-    """Train `steps` steps after `warmup`; time each phase. Runs inside a fresh process."""
+def measure(pipeline: str, model_name: str, data: Path | None, threads: int) -> dict:
+    """Train on command, timing each phase; runs inside a fresh process driven through stdin.
+
+    The parent sends ``warm N`` (untimed steps), ``run N`` (timed steps) and ``end``; the child
+    answers each with a line. Two children, one per pipeline, take turns in short rounds, so a
+    slow spell of a shared machine falls on both pipelines alike and the ratio stays fair.
+    """
     torch.set_num_threads(threads)
     x, y = load_images(data, 10_000)
     torch.manual_seed(0)
@@ -90,24 +96,31 @@ def measure(pipeline: str, model_name: str, data: Path | None, steps: int, warmu
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = (lesson_batches if pipeline == "lesson" else our_batches)(x, y, 0)
     phases = dict(data=0.0, forward=0.0, backward=0.0, optimizer=0.0)
-    images = 0
-    for step in range(warmup + steps):
-        t0 = time.perf_counter()
-        xb, yb = next(batches)
-        t1 = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(xb), yb)
-        t2 = time.perf_counter()
-        loss.backward()
-        t3 = time.perf_counter()
-        optimizer.step()
-        t4 = time.perf_counter()
-        if step >= warmup:
-            for k, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-                phases[k] += dt
-            images += len(yb)
+    images = steps = 0
+    for line in sys.stdin:
+        command, _, count = line.strip().partition(" ")
+        if command == "end":
+            break
+        for _ in range(int(count)):
+            t0 = time.perf_counter()
+            xb, yb = next(batches)
+            t1 = time.perf_counter()
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(xb), yb)
+            t2 = time.perf_counter()
+            loss.backward()
+            t3 = time.perf_counter()
+            optimizer.step()
+            t4 = time.perf_counter()
+            if command == "run":
+                for k, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                    phases[k] += dt
+                images += len(yb)
+                steps += 1
+        print("ok", flush=True)
     total = sum(phases.values())
-    return {"images_per_second": images / total, "phases_ms": {k: 1000 * v / steps for k, v in phases.items()},
+    return {"images_per_second": images / total, "steps": steps,
+            "phases_ms": {k: 1000 * v / steps for k, v in phases.items()},
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -153,8 +166,8 @@ def sgemm_gflops(threads: int, size: int = 1024, repeats: int = 20) -> float:
 
 
 def child_command(args: argparse.Namespace, pipeline: str, model: str) -> list[str]:
-    cmd = [sys.executable, "-m", "se_attention.bench", "--child", pipeline, model, "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--threads", str(args.threads), "--seed", str(args.seed)]
+    cmd = [sys.executable, "-m", "se_attention.bench", "--child", pipeline, model,
+           "--threads", str(args.threads), "--seed", str(args.seed)]
     if args.data:
         cmd += ["--data", str(args.data)]
     if args.faithfulness:
@@ -162,9 +175,31 @@ def child_command(args: argparse.Namespace, pipeline: str, model: str) -> list[s
     return cmd
 
 
-def run_child(args: argparse.Namespace, pipeline: str, model: str) -> dict:
-    out = subprocess.run(child_command(args, pipeline, model), check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def run_side_by_side(args: argparse.Namespace, model: str) -> dict[str, dict]:
+    """Both pipelines for one model, each in its own process, taking turns in rounds."""
+    children = {p: subprocess.Popen(child_command(args, p, model), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True) for p in ("lesson", "ours")}
+
+    def ask(child: subprocess.Popen, line: str) -> str:
+        child.stdin.write(line + "\n")
+        child.stdin.flush()
+        answer = child.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"benchmark child {child.args} died (exit code {child.wait()})")
+        return answer
+
+    try:
+        for child in children.values():
+            ask(child, f"warm {args.warmup}")
+        rounds = max(1, args.steps // args.round)
+        for _ in range(rounds):
+            for child in children.values():
+                ask(child, f"run {args.round}")
+        return {p: json.loads(ask(child, "end")) for p, child in children.items()}
+    finally:
+        for child in children.values():
+            child.kill()
+            child.wait()
 
 
 def run_faithfulness(args: argparse.Namespace) -> int:
@@ -197,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--steps", type=int, default=120, help="timed training steps per pipeline and model")
     p.add_argument("--warmup", type=int, default=15)
+    p.add_argument("--round", type=int, default=10, help="steps per turn when the two pipelines take turns")
     p.add_argument("--faithfulness", type=int, metavar="EPOCHS",
                    help="instead of timing, train EPOCHS full epochs through each pipeline (needs --data) "
                         "and compare test accuracy; writes JSON to --out")
@@ -208,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.faithfulness:
             result = faithfulness(*args.child, args.data, args.faithfulness, args.seed, args.threads)
         else:
-            result = measure(*args.child, args.data, args.steps, args.warmup, args.threads)
+            result = measure(*args.child, args.data, args.threads)
         print(json.dumps(result))
         return 0
     if args.faithfulness:
@@ -223,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
         # A training step costs about 3x the forward pass (forward, input grads, weight grads).
         flops_per_image = 3 * 2 * multiply_adds(build_model(model))
         roof = gflops * 1e9 / flops_per_image
-        lesson, ours = run_child(args, "lesson", model), run_child(args, "ours", model)
+        runs = run_side_by_side(args, model)
+        lesson, ours = runs["lesson"], runs["ours"]
         ratio = ours["images_per_second"] / lesson["images_per_second"]
         ratios.append(ratio)
         for name, r in (("lesson", lesson), ("ours", ours)):
