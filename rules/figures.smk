@@ -2,17 +2,18 @@
 # needs the dataset, a GPU or a training run.
 
 FIGURE_NAMES = ["iteration_loss", "epoch_curves", "feature_maps", "se_block", "gradcam", "per_class_accuracy",
-                "confusion"]
+                "confusion", "seed_band"]
 if "se" in MODELS:
     FIGURE_NAMES += ["channel_attention", "excitation_lines", "se_rescaling", "gate_distribution"]
-TABLE_NAMES = ["metrics", "architecture", "data", "recipe", "cost", "performance"] + (
-    ["fact_se_params", "fact_gap", "fact_time"] if {"cnn", "se"} <= set(MODELS) else []
+TABLE_NAMES = ["metrics", "seeds", "architecture", "data", "recipe", "cost", "performance"] + (
+    ["fact_se_params", "fact_gap", "fact_time", "gap", "verdict", "literature"] if {"cnn", "se"} <= set(MODELS) else []
 ) + (["specificity"] if "se" in MODELS else [])
 
 
 rule figures:
     input:
-        histories=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/history.json", model=MODELS),
+        # Every seed's history: seed_band shows them all, so adding a seed redraws it.
+        histories=expand(f"{RES}/runs/{{model}}/seed{{seed}}/history.json", model=MODELS, seed=SEEDS),
         probes=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/probe.npz", model=MODELS),
         stamp=code_stamp("figures", ["figures", "fonts", "__init__"], config["figures"]),
     output:
@@ -21,13 +22,15 @@ rule figures:
         lang="|".join(LANGS),
     params:
         models=" ".join(MODELS),
+        seeds=" ".join(map(str, SEEDS)),
         channels=config["figures"]["channels_shown"],
         dpi=config["figures"]["dpi"],
     log:
         f"{RES}/logs/figures_{{lang}}.log",
     shell:
         "{PYTHON} -m se_attention.figures --run-dir {RES} --models {params.models} --seed {FIGURE_SEED} "
-        "--lang {wildcards.lang} --channels-shown {params.channels} --dpi {params.dpi} > {log} 2>&1"
+        "--seeds {params.seeds} --lang {wildcards.lang} --channels-shown {params.channels} --dpi {params.dpi} "
+        "> {log} 2>&1"
 
 
 rule report:

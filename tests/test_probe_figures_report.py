@@ -77,7 +77,7 @@ def test_all_figures_draw_in_both_languages(tiny_run, lang):
     assert {p.name for p in written} == {
         "iteration_loss.png", "epoch_curves.png", "feature_maps.png", "se_block.png", "gradcam.png",
         "per_class_accuracy.png", "confusion.png", "channel_attention.png", "excitation_lines.png",
-        "se_rescaling.png", "gate_distribution.png"}
+        "se_rescaling.png", "gate_distribution.png", "seed_band.png"}
     for p in written:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -116,7 +116,7 @@ def test_reports_read_only_the_metrics_files(tiny_run):
     assert "SE 模块 1（32 → 2 → 32）" in zh and "**1,150,602**" in zh
     summary = json.loads((base / "tables" / "summary.json").read_text())
     assert summary["models"]["se"]["final_test_acc"] == [metrics["se"]["final_test_acc"]]
-    assert len(written) == 21
+    assert len(written) == 29  # 14 tables per language + summary.json
     assert "No benchmark has been recorded" in (base / "tables" / "en" / "performance.md").read_text()
     assert "add 2,688 parameters to the CNN's 1,147,914" in (base / "tables" / "en" / "fact_se_params.md").read_text()
     assert "ReduceLROnPlateau" in (base / "tables" / "en" / "recipe.md").read_text()

@@ -1,10 +1,11 @@
 """Draw every figure of a run, in each language, from saved results only (no dataset, no GPU).
 
-    python -m se_attention.figures --run-dir results/paper --models cnn se --seed 0 --lang zh \
+    python -m se_attention.figures --run-dir results/paper --models cnn se --seed 0 --seeds 0 1 2 --lang zh \
         --channels-shown 8 --dpi 120
 
 Reads runs/<model>/seed<k>/history.json and probe.npz under the run folder and
-writes figures/<lang>/*.png. Each function takes plain arrays and returns a matplotlib figure,
+writes figures/<lang>/*.png. All figures show --seed's run except seed_band, which shows every seed
+in --seeds. Each function takes plain arrays and returns a matplotlib figure,
 so tests can call them on tiny synthetic inputs.
 """
 
@@ -65,6 +66,10 @@ TEXT = {
         "pred_class": "predicted class",
         "gate_hist_title": "Distribution of SE gates ({n} test images drawn at random)",
         "count_share": "share of gates",
+        "band_title": "Test accuracy per epoch across seeds",
+        "band_zoom": "last {k} epochs (zoomed)",
+        "band_many": "{model}: mean of {n} seeds, band = min–max",
+        "band_one": "{model} (1 seed)",
     },
     "zh": {
         "classes": CLASSES_ZH,
@@ -106,6 +111,10 @@ TEXT = {
         "pred_class": "预测类别",
         "gate_hist_title": "SE 权重的分布（随机抽取的 {n} 张测试图像）",
         "count_share": "占比",
+        "band_title": "各随机种子的每轮测试准确率",
+        "band_zoom": "最后 {k} 轮（放大）",
+        "band_many": "{model}：{n} 个种子的均值，阴影 = 最小–最大",
+        "band_one": "{model}（1 个种子）",
     },
 }
 COLORS = {"cnn": "#1f77b4", "se": "#d62728"}
@@ -153,6 +162,48 @@ def plot_epoch_curves(histories: dict[str, dict], lang: str) -> plt.Figure:
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
     return fig
+
+
+def accuracy_by_seed(histories: list[dict]) -> np.ndarray:
+    """Test accuracy per epoch, one row per seed, cut to the shortest run so the rows line up."""
+    epochs = min(len(h["epochs"]) for h in histories)
+    return np.array([[r["test_acc"] for r in h["epochs"][:epochs]] for h in histories], dtype=float)
+
+
+def plot_seed_band(runs: dict[str, list[dict]], lang: str) -> plt.Figure:
+    """Mean test accuracy per epoch over seeds, with the min-max band; left all epochs, right the last third.
+
+    The band is the range, not a confidence interval: with the few seeds a study like this can
+    afford, min and max are what a reader can check against the per-seed table. The zoomed panel
+    makes a gap of a point or less visible, which the scale of the whole run flattens.
+    """
+    t = TEXT[lang]
+    acc = {model: accuracy_by_seed(histories) for model, histories in runs.items()}
+    last = max(a.shape[1] for a in acc.values())
+    zoom_from = max(1, last - max(last // 3, 5) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    for model, a in acc.items():
+        epochs = np.arange(1, a.shape[1] + 1)
+        name = t["model"][model]
+        label = t["band_many"].format(model=name, n=len(a)) if len(a) > 1 else t["band_one"].format(model=name)
+        for ax in axes:
+            ax.plot(epochs, a.mean(0), color=COLORS[model], lw=1.6, label=label)
+            if len(a) > 1:
+                ax.fill_between(epochs, a.min(0), a.max(0), color=COLORS[model], alpha=0.2, lw=0)
+    axes[0].set(xlabel=t["epoch"], ylabel=t["accuracy"], title=t["band_title"])
+    axes[1].set(xlabel=t["epoch"], ylabel=t["accuracy"], title=t["band_zoom"].format(k=last - zoom_from + 1),
+                xlim=(zoom_from - 0.5, last + 0.5), ylim=_visible_range(acc.values(), zoom_from))
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    return fig
+
+
+def _visible_range(accuracies, first_epoch: int, margin: float = 0.3) -> tuple[float, float]:
+    """The accuracy range of all seeds and models from epoch ``first_epoch`` on, with a small margin."""
+    tails = [a[:, first_epoch - 1 :] for a in accuracies if a.shape[1] >= first_epoch]
+    return min(float(a.min()) for a in tails) - margin, max(float(a.max()) for a in tails) + margin
 
 
 def _channel_grid(maps: np.ndarray, channels: int) -> np.ndarray:
@@ -398,7 +449,13 @@ def load_run(run_dir: Path, models: list[str], seed: int) -> tuple[dict, dict]:
     return histories, probes
 
 
-def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: int, dpi: int) -> list[Path]:
+def load_histories(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
+    return {m: [json.loads((run_folder(run_dir, m, s) / "history.json").read_text()) for s in seeds] for m in models}
+
+
+def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: int, dpi: int,
+             seeds: list[int] | None = None) -> list[Path]:
+    """Every figure of seed ``seed``'s run, plus seed_band over ``seeds`` (default: that seed alone)."""
     if lang == "zh":
         use_cjk_font()
     histories, probes = load_run(run_dir, models, seed)
@@ -411,6 +468,7 @@ def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: i
         "gradcam.png": plot_gradcam(probes, lang),
         "per_class_accuracy.png": plot_per_class_accuracy(probes, lang),
         "confusion.png": plot_confusion(probes, lang),
+        "seed_band.png": plot_seed_band(load_histories(run_dir, models, seeds or [seed]), lang),
     }
     if "se" in probes:
         se = probes["se"]
@@ -431,12 +489,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", required=True, type=Path)
     p.add_argument("--models", nargs="+", required=True)
     p.add_argument("--seed", type=int, required=True, help="which seed's run the figures show")
+    p.add_argument("--seeds", type=int, nargs="+", help="the seeds the across-seed figure shows (default: --seed)")
     p.add_argument("--lang", required=True, choices=sorted(TEXT))
     p.add_argument("--channels-shown", type=int, default=8)
     p.add_argument("--dpi", type=int, default=120)
     args = p.parse_args(argv)
     try:
-        for path in draw_all(args.run_dir, args.models, args.seed, args.lang, args.channels_shown, args.dpi):
+        for path in draw_all(args.run_dir, args.models, args.seed, args.lang, args.channels_shown, args.dpi,
+                             args.seeds):
             print(path)
     except (FontError, OSError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,24 +2,39 @@
 
     python -m se_attention.report --run-dir results/paper --models cnn se --seeds 0 --langs zh en
 
-Writes tables/<lang>/{metrics,architecture,data}.md (Markdown fragments the site includes) and
-summary.json (the same numbers, machine-readable). Nothing here is typed by hand: every number
-comes from runs/<model>/seed<k>/metrics.json, data/provenance.json or the model definition.
+Writes tables/<lang>/*.md (Markdown fragments the site includes) and summary.json (the same
+numbers, machine-readable). Nothing here is typed by hand: every number comes from
+runs/<model>/seed<k>/metrics.json, data/provenance.json or the model definition, except the SENet
+paper's published CIFAR-10 errors in SENET_CIFAR10_ERROR, which the literature table cites as such.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
-
-import numpy as np
 import sys
 from pathlib import Path
+
+import numpy as np
+import scipy.stats
 
 from . import atomic, run_folder
 from .cnn import build_model, multiply_adds, parameter_count
 from .se import SEBlock
+
+CONFIDENCE = 0.95  # level of the confidence interval of the SE - CNN gap
+
+# Literature constants, not results of this study: CIFAR-10 top-1 test error (%) without and with SE
+# blocks, as published in J. Hu, L. Shen, S. Albanie, G. Sun, E. Wu, "Squeeze-and-Excitation Networks",
+# CVPR 2018; extended version IEEE TPAMI 42(8), 2020 (arXiv:1709.01507), CIFAR-10 results table.
+SENET_CIFAR10_ERROR = {
+    "ResNet-110": {"base": 6.37, "se": 5.21},
+    "ResNet-164": {"base": 5.46, "se": 4.39},
+}
+SENET_CITATION = ("J. Hu, L. Shen, S. Albanie, G. Sun, E. Wu, *Squeeze-and-Excitation Networks*, CVPR 2018 / "
+                  "IEEE TPAMI 2020 ([arXiv:1709.01507](https://arxiv.org/abs/1709.01507))")
 
 TEXT = {
     "en": {
@@ -66,6 +81,47 @@ TEXT = {
                       "paper found for SE-ResNet-50 (early excitations nearly class-agnostic, late ones class-specific).",
         "spec_flat": "It does not rise steadily with depth, unlike the SENet paper's SE-ResNet-50, where early blocks "
                      "were class-agnostic and late blocks class-specific.",
+        "seeds_head": ["Model", "Seed", "Final test acc. (%)", "Best test acc. (%) (epoch)", "Train time / epoch (s)"],
+        "best_at": "{acc:.2f} (epoch {epoch})",
+        "mean_row": "**mean ± std** ({n} seeds)",
+        "mean_row_one": "**mean** (1 seed: no std)",
+        "seeds_table_note": "Final = after the last epoch; best = the highest test accuracy of any epoch, which uses "
+                            "the test set for selection and so overstates the model. Mean ± sample standard "
+                            "deviation (n − 1) over seeds.",
+        "gap_head": ["Seed", "CNN final test acc. (%)", "CNN + SE final test acc. (%)", "Gap SE − CNN (points)"],
+        "stats_head": ["Pairs (n)", "Mean gap (points)", "Std of the gaps (points)",
+                       "{level}% CI of the mean gap (t, n − 1 df)", "Paired t-test p"],
+        "no_interval": "n = 1: no interval; a single pair of runs cannot separate a gap of this size from seed noise",
+        "no_spread": "n = 1: undefined",
+        "no_test": "n = 1: no test",
+        "p_equal_gaps": "undefined (all gaps equal)",
+        "gap_note": "Paired by seed: with the same seed both models see the same data order and augmentation draws. "
+                    "The interval is mean ± t(n − 1) × std / √n; the p-value is the two-sided paired t-test "
+                    "(`scipy.stats.ttest_rel`) of the null hypothesis that SE does not change the final accuracy.",
+        "verdict_one": "**Not yet evidence.** With one seed per model (n = 1), CNN + SE's final test accuracy differs "
+                       "from the CNN's by {gap:+.2f} points, but a single pair of runs cannot separate a gap of this "
+                       "size from seed noise. More seeds (`seeds:` in `config/config.yaml`) turn this into a "
+                       "confidence interval.",
+        "verdict_helps": "**SE helps.** Over {n} paired seeds, CNN + SE is on average {size:.2f} points more accurate "
+                         "than the CNN ({level}% CI [{lo:+.2f}, {hi:+.2f}] points, paired t-test p {p}): the "
+                         "interval excludes 0.",
+        "verdict_hurts": "**SE hurts.** Over {n} paired seeds, CNN + SE is on average {size:.2f} points less "
+                         "accurate than the CNN ({level}% CI [{lo:+.2f}, {hi:+.2f}] points, paired t-test p {p}): "
+                         "the interval excludes 0.",
+        "verdict_none": "**No detectable difference at {n} seeds.** The mean gap SE − CNN is {gap:+.2f} points, but "
+                        "its {level}% CI [{lo:+.2f}, {hi:+.2f}] includes 0 (paired t-test p {p}); more seeds would "
+                        "narrow it.",
+        "lit_head": ["Network", "Error without SE (%)", "Error with SE (%)", "Error reduction (points)",
+                     "Relative reduction (%)", "Source"],
+        "lit_ours": "our CNN",
+        "lit_published": "SENet paper (published)",
+        "lit_this_study": "this study, mean of {n} seeds",
+        "lit_this_study_one": "this study, 1 seed",
+        "lit_note": "Error = 100 − final test accuracy. The ResNet rows are the values published in {citation}, "
+                    "not rerun here. Our CNN: {blocks} conv blocks without residual connections, {params:,} "
+                    "parameters ({se_params:,} with SE), {epochs} epochs with Adam (learning rate {lr}); seeds: "
+                    "{seeds}. Relative reduction = reduction / error without SE; a negative value would "
+                    "mean SE raised the error.",
         "cost_head": ["Model", "Parameters", "Multiply-adds / image", "Train time / epoch (s)", "Images / s"],
         "perf_head": ["Model", "Pipeline", "Images / s", "Share of compute roof", "Peak memory (MB)",
                       "ms per step: data / forward / backward / optimizer"],
@@ -124,6 +180,39 @@ TEXT = {
         "spec_rises": "它随深度上升：越深的卷积块，其权重越依赖类别，与 SENet 论文在 SE-ResNet-50 上的发现一致"
                       "（浅层的激励几乎与类别无关，深层的激励依赖类别）。",
         "spec_flat": "它并没有随深度稳定上升，这与 SENet 论文在 SE-ResNet-50 上的发现（浅层与类别无关、深层依赖类别）不同。",
+        "seeds_head": ["模型", "随机种子", "最终测试准确率 (%)", "最佳测试准确率 (%)（轮次）", "每轮训练时间 (秒)"],
+        "best_at": "{acc:.2f}（第 {epoch} 轮）",
+        "mean_row": "**均值 ± 标准差**（{n} 个种子）",
+        "mean_row_one": "**均值**（1 个种子：没有标准差）",
+        "seeds_table_note": "最终 = 最后一轮结束时；最佳 = 所有轮次中最高的测试准确率，它用测试集做了挑选，会高估模型。"
+                            "均值 ± 样本标准差（n − 1）按随机种子计算。",
+        "gap_head": ["随机种子", "CNN 最终测试准确率 (%)", "CNN + SE 最终测试准确率 (%)", "差距 SE − CNN（百分点）"],
+        "stats_head": ["配对数 (n)", "平均差距（百分点）", "差距的标准差（百分点）",
+                       "平均差距的 {level}% 置信区间（t 分布，n − 1 自由度）", "配对 t 检验 p 值"],
+        "no_interval": "n = 1：无法给出区间；仅凭一对运行无法把这样大小的差距与随机种子带来的波动区分开",
+        "no_spread": "n = 1：无定义",
+        "no_test": "n = 1：无法检验",
+        "p_equal_gaps": "无定义（所有差距相等）",
+        "gap_note": "按随机种子配对：同一个种子下，两个模型看到的数据顺序和增强参数相同。区间为 均值 ± t(n − 1) × 标准差 / √n；"
+                    "p 值来自双侧配对 t 检验（`scipy.stats.ttest_rel`），零假设是 SE 不改变最终准确率。",
+        "verdict_one": "**尚不构成证据。** 每个模型只有一个随机种子（n = 1）：CNN + SE 的最终测试准确率与 CNN 相差 "
+                       "{gap:+.2f} 个百分点，但仅凭一对运行无法把这样大小的差距与随机种子带来的波动区分开。"
+                       "增加种子（`config/config.yaml` 中的 `seeds:`）后，这里会给出置信区间。",
+        "verdict_helps": "**SE 有帮助。** 在 {n} 对同种子的运行中，CNN + SE 的准确率平均比 CNN 高 {size:.2f} 个百分点"
+                         "（{level}% 置信区间 [{lo:+.2f}, {hi:+.2f}]，配对 t 检验 p {p}），区间不包含 0。",
+        "verdict_hurts": "**SE 有害。** 在 {n} 对同种子的运行中，CNN + SE 的准确率平均比 CNN 低 {size:.2f} 个百分点"
+                         "（{level}% 置信区间 [{lo:+.2f}, {hi:+.2f}]，配对 t 检验 p {p}），区间不包含 0。",
+        "verdict_none": "**在 {n} 个种子下检测不到差异。** SE − CNN 的平均差距为 {gap:+.2f} 个百分点，但其 {level}% "
+                        "置信区间 [{lo:+.2f}, {hi:+.2f}] 包含 0（配对 t 检验 p {p}）；更多种子可以让区间变窄。",
+        "lit_head": ["网络", "不加 SE 的错误率 (%)", "加 SE 的错误率 (%)", "错误率降低（百分点）", "相对降低 (%)", "来源"],
+        "lit_ours": "本实验的 CNN",
+        "lit_published": "SENet 论文（发表值）",
+        "lit_this_study": "本实验，{n} 个种子的均值",
+        "lit_this_study_one": "本实验，1 个种子",
+        "lit_note": "错误率 = 100 − 最终测试准确率。ResNet 两行是 {citation} 发表的数值，本项目没有重新训练。"
+                    "本实验的 CNN：{blocks} 个卷积块、没有残差连接，{params:,} 个参数（加 SE 后 {se_params:,} 个），"
+                    "用 Adam（学习率 {lr}）训练 {epochs} 轮；随机种子：{seeds}。相对降低 = 降低量 / 不加 SE 的错误率；"
+                    "负值表示 SE 反而提高了错误率。",
         "cost_head": ["模型", "参数量", "每张图像的乘加次数", "每轮训练时间 (秒)", "每秒图像数"],
         "perf_head": ["模型", "流水线", "每秒图像数", "占计算上限的比例", "峰值内存 (MB)",
                       "每步毫秒数：数据 / 前向 / 反向 / 优化器"],
@@ -169,6 +258,7 @@ def summarize(metrics: dict[str, list[dict]]) -> dict:
             "epochs": sorted({r["epochs"] for r in runs}),
             "final_test_acc": [r["final_test_acc"] for r in runs],
             "best_test_acc": [r["best_test_acc"] for r in runs],
+            "best_epoch": [r["best_epoch"] for r in runs],
             "parameters": runs[0]["parameters"],
             "seconds_per_epoch": [r["seconds_per_epoch"] for r in runs],
             "images_per_second": [r["images_per_second"] for r in runs],
@@ -193,6 +283,110 @@ def metrics_markdown(summary: dict, recipe_epochs: int, monitor: str, lang: str)
              t["monitor_note"][monitor],
              t["device_note"].format(device=next(iter(summary.values()))["device"])]
     return table(t["metrics_head"], rows) + "\n" + " ".join(notes) + "\n"
+
+
+def seeds_markdown(summary: dict, lang: str) -> str:
+    """One row per model and seed, then each model's mean ± sample std over its seeds."""
+    t = TEXT[lang]
+    rows = []
+    for model, s in summary.items():
+        name = t["model"][model]
+        for seed, final, best, epoch, seconds in zip(s["seeds"], s["final_test_acc"], s["best_test_acc"],
+                                                     s["best_epoch"], s["seconds_per_epoch"]):
+            rows.append([name, seed, f"{final:.2f}", t["best_at"].format(acc=best, epoch=epoch), f"{seconds:.1f}"])
+        n = len(s["seeds"])
+        label = t["mean_row"].format(n=n) if n > 1 else t["mean_row_one"]
+        rows.append([f"**{name}**", label, mean_std(s["final_test_acc"]), mean_std(s["best_test_acc"]),
+                     mean_std(s["seconds_per_epoch"], 1)])
+    return table(t["seeds_head"], rows) + "\n" + t["seeds_table_note"] + "\n"
+
+
+def paired_final_accuracies(summary: dict) -> tuple[list[int], list[float], list[float]]:
+    """Final test accuracies of the CNN and CNN + SE for the seeds both models ran, in seed order."""
+    cnn = dict(zip(summary["cnn"]["seeds"], summary["cnn"]["final_test_acc"]))
+    se = dict(zip(summary["se"]["seeds"], summary["se"]["final_test_acc"]))
+    seeds = sorted(cnn.keys() & se.keys())
+    return seeds, [cnn[s] for s in seeds], [se[s] for s in seeds]
+
+
+def gap_statistics(cnn: list[float], se: list[float], confidence: float = CONFIDENCE) -> dict:
+    """The gap SE - CNN paired by seed: mean, sample std, t interval and paired t-test.
+
+    Pairing removes from the noise what both runs of a seed share (data order, augmentation
+    draws). The interval uses the t distribution with n - 1 degrees of freedom because the std is
+    estimated from the same few pairs. With one pair there is no spread, hence no interval or test:
+    those fields stay None instead of NaN, and every table says so in words.
+    """
+    gaps = [b - a for a, b in zip(cnn, se, strict=True)]
+    if not gaps:
+        raise ValueError("no seed has runs of both models")
+    n, mean = len(gaps), statistics.mean(gaps)
+    stats = {"n": n, "confidence": confidence, "gaps": gaps, "mean": mean, "std": None, "ci": None, "p_value": None}
+    if n < 2:
+        return stats
+    std = statistics.stdev(gaps)
+    half = float(scipy.stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
+    stats.update(std=std, ci=[mean - half, mean + half])
+    if std > 0:  # identical gaps leave the t statistic undefined
+        stats["p_value"] = float(scipy.stats.ttest_rel(se, cnn).pvalue)
+    return stats
+
+
+def format_p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def gap_verdict(stats: dict, lang: str) -> str:
+    """One sentence that says what the paired gap supports: not yet evidence, help, harm or no detectable change."""
+    t = TEXT[lang]
+    if stats["ci"] is None:
+        return t["verdict_one"].format(gap=stats["mean"])
+    lo, hi = stats["ci"]
+    if stats["p_value"] is None:
+        p = t["p_equal_gaps"]
+    else:
+        p = format_p(stats["p_value"])
+        p = p if p.startswith("<") else "= " + p
+    key = "verdict_helps" if lo > 0 else "verdict_hurts" if hi < 0 else "verdict_none"
+    return t[key].format(n=stats["n"], gap=stats["mean"], size=abs(stats["mean"]), lo=lo, hi=hi, p=p,
+                         level=f"{100 * stats['confidence']:g}")
+
+
+def gap_markdown(summary: dict, stats: dict, lang: str) -> str:
+    """The paired gaps per seed, their statistics, how they were computed, and the verdict."""
+    t = TEXT[lang]
+    seeds, cnn, se = paired_final_accuracies(summary)
+    rows = [[seed, f"{c:.2f}", f"{s:.2f}", f"{g:+.2f}"] for seed, c, s, g in zip(seeds, cnn, se, stats["gaps"])]
+    if stats["ci"] is None:
+        spread, interval, p = t["no_spread"], t["no_interval"], t["no_test"]
+    else:
+        spread, interval = f"{stats['std']:.2f}", "[{:+.2f}, {:+.2f}]".format(*stats["ci"])
+        p = t["p_equal_gaps"] if stats["p_value"] is None else format_p(stats["p_value"])
+    head = [h.format(level=f"{100 * stats['confidence']:g}") for h in t["stats_head"]]
+    summary_row = [stats["n"], f"{stats['mean']:+.2f}", spread, interval, p]
+    return (table(t["gap_head"], rows) + "\n" + table(head, [summary_row]) + "\n" + t["gap_note"] + "\n\n"
+            + gap_verdict(stats, lang) + "\n")
+
+
+def literature_markdown(summary: dict, recipe: dict, lang: str) -> str:
+    """Our CIFAR-10 error beside the SENet paper's published ResNet errors, with and without SE."""
+    t = TEXT[lang]
+    seeds, cnn, se = paired_final_accuracies(summary)
+    ours = {"base": 100 - statistics.mean(cnn), "se": 100 - statistics.mean(se)}
+    rows = [error_row(name, errors, t["lit_published"]) for name, errors in SENET_CIFAR10_ERROR.items()]
+    source = t["lit_this_study"].format(n=len(seeds)) if len(seeds) > 1 else t["lit_this_study_one"]
+    rows.append(error_row(t["lit_ours"], ours, source))
+    note = t["lit_note"].format(citation=SENET_CITATION, blocks=len(recipe["model"]["channels"]),
+                                params=summary["cnn"]["parameters"], se_params=summary["se"]["parameters"],
+                                epochs="/".join(map(str, summary["cnn"]["epochs"])), lr=recipe["train"]["lr"],
+                                seeds=", ".join(map(str, seeds)))
+    return table(t["lit_head"], rows) + "\n" + note + "\n"
+
+
+def error_row(name: str, errors: dict, source: str) -> list[str]:
+    reduction = errors["base"] - errors["se"]
+    return [name, f"{errors['base']:.2f}", f"{errors['se']:.2f}", f"{reduction:.2f}",
+            f"{100 * reduction / errors['base']:.1f}", source]
 
 
 def architecture_markdown(model_config: dict, lang: str) -> str:
@@ -343,6 +537,7 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
     recipe = next(iter(metrics.values()))[0]["provenance"]["recipe"]
     provenance = json.loads((run_dir / "data" / "provenance.json").read_text())
     summary = summarize(metrics)
+    gap = gap_statistics(*paired_final_accuracies(summary)[1:]) if {"cnn", "se"} <= set(models) else None
     written = []
     for lang in langs:
         out = run_dir / "tables" / lang
@@ -357,11 +552,18 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
         }
         if spec is not None:
             parts["specificity.md"] = specificity_markdown(spec, seeds[0], n_gates, lang) + "\n"
+        parts["seeds.md"] = seeds_markdown(summary, lang)
+        if gap is not None:
+            parts["gap.md"] = gap_markdown(summary, gap, lang)
+            parts["verdict.md"] = gap_verdict(gap, lang) + "\n"
+            parts["literature.md"] = literature_markdown(summary, recipe, lang)
         for name, text in parts.items():
             atomic.write_text(out / name, text)
             written.append(out / name)
-    atomic.write_json(run_dir / "tables" / "summary.json", {"recipe_epochs": recipe["train"]["epochs"], "models": summary,
-                                                          "gate_class_specificity": spec, "data": provenance})
+    atomic.write_json(run_dir / "tables" / "summary.json", {
+        "recipe_epochs": recipe["train"]["epochs"], "models": summary, "gap_se_minus_cnn": gap,
+        "gate_class_specificity": spec, "data": provenance,
+        "literature_senet_cifar10_error": {"source": SENET_CITATION, "errors": SENET_CIFAR10_ERROR}})
     return written + [run_dir / "tables" / "summary.json"]
 
 
