@@ -29,9 +29,6 @@ class AugmentConfig:
     rotation_deg: float = 15.0
 
 
-BRIGHTNESS, CONTRAST, SATURATION, HUE = range(4)  # ColorJitter's op indices, in its order
-
-
 def _uniform(n: int, low: float, high: float, g: torch.Generator, device) -> torch.Tensor:
     return torch.rand(n, generator=g, device=device) * (high - low) + low
 
@@ -44,9 +41,11 @@ def random_crop(x: torch.Tensor, padding: int, g: torch.Generator) -> torch.Tens
     padded = F.pad(x, (padding,) * 4)
     dy = torch.randint(0, 2 * padding + 1, (n,), generator=g, device=x.device)
     dx = torch.randint(0, 2 * padding + 1, (n,), generator=g, device=x.device)
-    # Every window as a view (N, C, offsets_y, offsets_x, H, W); one gather picks each sample's own.
-    windows = padded.unfold(2, h, 1).unfold(3, w, 1)
-    return windows[torch.arange(n, device=x.device), :, dy, dx]
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chans = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, chans, rows, cols]
 
 
 def random_hflip(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
@@ -78,58 +77,44 @@ def adjust_saturation(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 
 def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate hue by ``shift`` turns (in [-0.5, 0.5]) per sample, via HSV as torchvision does.
-
-    A hue rotation keeps V = max and the chroma C = max - min, so every channel of the result is
-    max - C clamp(min(k, 4 - k), 0, 1) with k = (n_c + 6 h') mod 6, n = 5, 3, 1 for R, G, B and h'
-    the shifted hue: the six-sector HSV -> RGB table of torchvision in closed form. The mod 6
-    absorbs the wrap-around of the hue, so h is never reduced to [0, 1) on the way.
-    """
+    """Rotate hue by ``shift`` turns (in [-0.5, 0.5]) per sample, via HSV as torchvision does."""
     r, g, b = x.unbind(1)
-    # Elementwise max/min of three planes: several times faster than a reduction over dim 1.
-    maxc = torch.maximum(torch.maximum(r, g), b)
-    chroma = maxc - torch.minimum(torch.minimum(r, g), b)
-    inv = 1.0 / torch.where(chroma > 0, chroma, torch.ones_like(chroma))  # grey pixels: any hue, C = 0
-    h6 = torch.where(maxc == r, (g - b) * inv, torch.where(maxc == g, (b - r) * inv + 2.0, (r - g) * inv + 4.0))
-    n_c = torch.tensor([5.0, 3.0, 1.0], device=x.device, dtype=x.dtype)
-    k = h6[:, None] + (n_c[None, :] + 6.0 * shift[:, None])[:, :, None, None]
-    k = k - 6.0 * torch.floor(k / 6.0)
-    return maxc[:, None] - chroma[:, None] * torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
+    maxc, _ = x.max(dim=1)
+    minc, _ = x.min(dim=1)
+    delta = maxc - minc
+    v = maxc
+    s = torch.where(maxc > 0, delta / maxc.clamp_min(1e-12), torch.zeros_like(maxc))
+    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
+    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
+    h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
+    h = torch.where(delta > 0, (h / 6.0) % 1.0, torch.zeros_like(h))
+    h = (h + shift[:, None, None]) % 1.0
+    i = torch.floor(h * 6.0)
+    f = h * 6.0 - i
+    i = i.long() % 6
+    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
+    choices = torch.stack(
+        [torch.stack(c, dim=1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))], dim=0
+    )
+    return choices.gather(0, i[None, :, None].expand(1, -1, 3, -1, -1)).squeeze(0)
 
 
 def color_jitter(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
-    """ColorJitter with per-sample factors and a per-sample random order of the four ops.
-
-    At each of the four positions every sample applies one op. Brightness, contrast and
-    saturation are all the blend ``f x + (1 - f) base`` (base: black, the mean grey, the grey
-    image), so one whole-batch blend serves them all, with f = 1 (an exact no-op) for the
-    samples whose op at this position is hue; hue then runs on just those samples.
-    """
+    """ColorJitter with per-sample factors and a per-sample random order of the four ops."""
     n, dev = x.shape[0], x.device
-    factors = torch.stack([
+    factors = [
         _uniform(n, max(0.0, 1 - cfg.brightness), 1 + cfg.brightness, g, dev),
         _uniform(n, max(0.0, 1 - cfg.contrast), 1 + cfg.contrast, g, dev),
         _uniform(n, max(0.0, 1 - cfg.saturation), 1 + cfg.saturation, g, dev),
         _uniform(n, -cfg.hue, cfg.hue, g, dev),
-    ], dim=1)
+    ]
+    ops = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
     order = torch.rand(n, 4, generator=g, device=dev).argsort(dim=1)  # a uniform random permutation
-    # Per sample and position: x <- clamp(f x + w_mean mean grey + w_grey grey image), with
-    # w = 1 - f on the op's own base: brightness (black), contrast (mean grey), saturation (grey
-    # image); for hue f = 1 and w = 0 (x itself), and hue runs afterwards on those samples alone.
-    f = factors.gather(1, order)
-    is_hue = order == HUE
-    f_blend = torch.where(is_hue, torch.ones_like(f), f)
-    rest = 1 - f_blend
-    w_mean = torch.where(order == CONTRAST, rest, torch.zeros_like(rest))
-    w_gray = torch.where(order == SATURATION, rest, torch.zeros_like(rest))
     for position in range(4):
-        gray = _grayscale(x)
-        base = torch.addcmul(w_mean[:, position, None, None, None] * gray.mean(dim=(1, 2, 3), keepdim=True),
-                             w_gray[:, position, None, None, None], gray)
-        x = torch.addcmul(base, f_blend[:, position, None, None, None], x).clamp_(0, 1)
-        idx = torch.nonzero(is_hue[:, position]).squeeze(1)
-        if idx.numel():
-            x[idx] = adjust_hue(x[idx], f[idx, position])  # x is this function's own tensor (made by the blend)
+        for op_index, op in enumerate(ops):
+            idx = torch.nonzero(order[:, position] == op_index).squeeze(1)
+            if idx.numel():
+                x = x.index_copy(0, idx, op(x[idx], factors[op_index][idx]))
     return x
 
 
@@ -142,23 +127,8 @@ def random_rotation(x: torch.Tensor, degrees: float, g: torch.Generator) -> torc
     cos, sin = torch.cos(theta), torch.sin(theta)
     zero = torch.zeros_like(cos)
     mat = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-    grid = _affine_grid(mat.to(x.dtype), x.shape[2], x.shape[3])
+    grid = F.affine_grid(mat.to(x.dtype), list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
-
-
-def _affine_grid(theta: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """F.affine_grid(theta, (N, C, h, w), align_corners=False) as one matrix product.
-
-    affine_grid multiplies the same (h w) x 3 grid of pixel centres by each sample's 2 x 3 matrix
-    in a batched product with an inner size of 3, which took longer than the rest of the rotation;
-    one (h w) x 3 by 3 x 2N product gives the same grid.
-    """
-    base = torch.ones(h, w, 3, dtype=theta.dtype, device=theta.device)
-    base[..., 0] = torch.linspace(-1, 1, w, dtype=theta.dtype, device=theta.device) * (w - 1) / w
-    base[..., 1] = (torch.linspace(-1, 1, h, dtype=theta.dtype, device=theta.device) * (h - 1) / h)[:, None]
-    n = theta.shape[0]
-    grid = base.view(h * w, 3) @ theta.permute(2, 0, 1).reshape(3, n * 2)  # (h w) x (N 2)
-    return grid.view(h, w, n, 2).permute(2, 0, 1, 3)
 
 
 def normalize(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
