@@ -127,7 +127,8 @@ TEXT = {
                       "ms per step: data / forward / backward / optimizer"],
         "pipeline": {"lesson": "lesson (PIL + DataLoader)", "ours": "ours (batched tensors)"},
         "perf_note": "Measured by `python -m se_attention.bench` ({steps} timed steps of batch 64 per pipeline and "
-                     "model, {threads} threads, {data}, each pipeline in its own process) on {device}; sgemm "
+                     "model, {threads} threads, {data}, each pipeline in its own process, the two taking turns "
+                     "every few steps) on {device}; sgemm "
                      "throughput {gflops:.0f} GFLOP/s sets the compute roof. **Speed-up: {speedup:.2f}×** (the "
                      "smaller of the two models' ratios).",
         "no_bench": "No benchmark has been recorded for this run. `python -m se_attention.bench --data "
@@ -218,7 +219,7 @@ TEXT = {
                       "每步毫秒数：数据 / 前向 / 反向 / 优化器"],
         "pipeline": {"lesson": "课程原版（PIL + DataLoader）", "ours": "本项目（批量张量）"},
         "perf_note": "由 `python -m se_attention.bench` 测得（每个流水线和模型计时 {steps} 步，批大小 64，{threads} 个线程，"
-                     "{data}，每个流水线在单独的进程中运行），设备：{device}；sgemm 吞吐量 {gflops:.0f} GFLOP/s 决定计算上限。"
+                     "{data}，每个流水线在单独的进程中运行，两者每隔几步轮流进行），设备：{device}；sgemm 吞吐量 {gflops:.0f} GFLOP/s 决定计算上限。"
                      "**加速比：{speedup:.2f}×**（取两个模型中较小的比值）。",
         "no_bench": "这次运行还没有记录基准测试。可用 `python -m se_attention.bench --data data/<run>/cifar10.npz "
                     "--out results/<run>/performance/speed.json` 测量。",
