@@ -439,18 +439,16 @@ def plot_se_diagram(lang: str) -> plt.Figure:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_run(run_dir: Path, models: list[str], seed: int) -> tuple[dict, dict]:
-    histories, probes = {}, {}
-    for model in models:
-        folder = run_folder(run_dir, model, seed)
-        histories[model] = json.loads((folder / "history.json").read_text())
-        with np.load(folder / "probe.npz") as f:
-            probes[model] = {k: f[k] for k in f.files}
-    return histories, probes
-
-
 def load_histories(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
     return {m: [json.loads((run_folder(run_dir, m, s) / "history.json").read_text()) for s in seeds] for m in models}
+
+
+def load_probes(run_dir: Path, models: list[str], seed: int) -> dict[str, dict]:
+    probes = {}
+    for model in models:
+        with np.load(run_folder(run_dir, model, seed) / "probe.npz") as f:
+            probes[model] = {k: f[k] for k in f.files}
+    return probes
 
 
 def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: int, dpi: int,
@@ -458,7 +456,8 @@ def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: i
     """Every figure of seed ``seed``'s run, plus seed_band over ``seeds`` (default: that seed alone)."""
     if lang == "zh":
         use_cjk_font()
-    histories, probes = load_run(run_dir, models, seed)
+    histories = {m: runs[0] for m, runs in load_histories(run_dir, models, [seed]).items()}
+    probes = load_probes(run_dir, models, seed)
     out_dir = run_dir / "figures" / lang
     figures = {
         "iteration_loss.png": plot_iteration_loss(histories, lang),
