@@ -63,3 +63,25 @@ def test_multiply_adds_counts_convs_and_linears():
     convs = 3 * 32 * 9 * 32 * 32 + 32 * 64 * 9 * 16 * 16 + 64 * 128 * 9 * 8 * 8
     assert multiply_adds(cnn) == convs + 2048 * 512 + 512 * 10
     assert multiply_adds(build_model("se")) > multiply_adds(cnn)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_training_order_computes_the_block_as_drawn(name):
+    """In training a block pools before ReLU (CNN) or before the SE rescaling; the values must be
+    exactly those of conv -> BN -> ReLU -> [SE] -> pool, and the gradients the same up to rounding."""
+    torch.manual_seed(0)
+    block = build_model(name).blocks[1].train()
+    x = torch.randn(8, 32, 16, 16)
+
+    def as_drawn(inp):
+        return block.pool(block.se(torch.relu(block.bn(block.conv(inp)))))
+
+    fast, drawn = block(x), as_drawn(x)
+    assert torch.equal(fast, drawn)
+    grads = []
+    for out in (fast, drawn):
+        block.zero_grad()
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward(retain_graph=True)
+        grads.append({k: p.grad.clone() for k, p in block.named_parameters()})
+    for k in grads[0]:
+        torch.testing.assert_close(grads[0][k], grads[1][k], rtol=1e-4, atol=1e-5, msg=k)

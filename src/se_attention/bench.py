@@ -6,12 +6,13 @@
 
 The lesson's pipeline is reproduced as written: PIL images in memory, torchvision transforms
 (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize) in a DataLoader with batch
-64 and no workers. Ours keeps the uint8 set in one tensor and augments a batch at a time, with
-channels_last. Both train the same model with Adam for the same number of steps, each pipeline in
-its own process (so peak memory is its own), the two taking turns in short rounds so that a slow
-spell of a shared machine falls on both. Prints images/s, the ratio, the share of the
-compute roof (measured sgemm throughput x FLOPs per training image), peak memory, a per-phase
-profile of ours, and last `speedup <ratio>`: the smaller of the two models' ratios.
+64 and no workers. Ours is the training engine's own code (train.py): the uint8 set in one tensor,
+augmented a batch at a time, channels_last, fused Adam. Both train the same model for the same
+number of steps, each pipeline in its own process (so peak memory is its own), the two taking
+turns in short rounds so that a slow spell of a shared machine falls on both. Prints images/s,
+the ratio, the share of the compute roof (measured sgemm throughput x FLOPs per training image),
+peak memory, a per-phase profile of ours, and last `speedup <ratio>`: the smaller of the two
+models' ratios.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 
 from .cnn import build_model, multiply_adds
 from .provenance import device_description
+from .train import Split, epoch_batches, make_optimizer
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 
@@ -66,18 +68,13 @@ def lesson_batches(x: np.ndarray, y: np.ndarray, seed: int):
 
 
 def our_batches(x: np.ndarray, y: np.ndarray, seed: int):
-    from .augment import AugmentConfig, augment_batch, normalize
+    """The training engine's own batches (train.epoch_batches), epoch after epoch."""
+    from .augment import AugmentConfig
 
-    xs = torch.from_numpy(x).permute(0, 3, 1, 2)
-    ys = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    split = Split(torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(np.asarray(y, dtype=np.int64)))
     g = torch.Generator().manual_seed(seed)
-    cfg = AugmentConfig()
     while True:
-        order = torch.randperm(len(ys), generator=g)
-        for i in range(0, len(ys), 64):
-            idx = order[i : i + 64]
-            xb = normalize(augment_batch(xs[idx], cfg, g), MEAN, STD)
-            yield xb.contiguous(memory_format=torch.channels_last), ys[idx]
+        yield from epoch_batches(split, AugmentConfig(), MEAN, STD, 64, g)
 
 
 def measure(pipeline: str, model_name: str, data: Path | None, threads: int) -> dict:
@@ -93,7 +90,9 @@ def measure(pipeline: str, model_name: str, data: Path | None, threads: int) -> 
     model = build_model(model_name)
     if pipeline == "ours":
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        optimizer = make_optimizer(model, 1e-3)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = (lesson_batches if pipeline == "lesson" else our_batches)(x, y, 0)
     phases = dict(data=0.0, forward=0.0, backward=0.0, optimizer=0.0)
     images = steps = 0
@@ -133,7 +132,9 @@ def faithfulness(pipeline: str, model_name: str, data: Path, epochs: int, seed: 
     model = build_model(model_name)
     if pipeline == "ours":
         model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        optimizer = make_optimizer(model, 1e-3)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=3, factor=0.5)
     batches = (lesson_batches if pipeline == "lesson" else our_batches)(x, y, seed)
     test_x = (torch.from_numpy(xt).permute(0, 3, 1, 2).float() / 255 - torch.tensor(MEAN)[:, None, None]) \

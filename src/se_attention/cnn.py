@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .se import SEBlock
+from .se import SEBlock, scale
 
 MODELS = ("cnn", "se")
 
@@ -25,9 +25,20 @@ class ConvBlock(nn.Module):
         self.pool = nn.MaxPool2d(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.relu(self.bn(self.conv(x)))
-        x = self.se(x)
-        return self.pool(x)
+        x = self.bn(self.conv(x))
+        if not self.training:
+            # The block as drawn, module by module, so hooks on self.se (Grad-CAM, the probe)
+            # see the rescaled map before pooling.
+            return self.pool(self.se(torch.relu(x)))
+        # Training computes the same function in a cheaper order. Max pooling commutes with any
+        # monotone per-channel map: pool(relu(x)) == relu(pool(x)), and, SE gates being positive
+        # constants per channel, pool(s * x) == s * pool(x), exactly in floating point too (rounding
+        # is monotone). So ReLU (CNN) and the SE rescaling touch a quarter of the values, forward
+        # and backward. SE's squeeze still averages the full-resolution map, as the paper does.
+        if isinstance(self.se, SEBlock):
+            x = torch.relu(x)
+            return scale(self.pool(x), self.se.gates(x))
+        return torch.relu(self.pool(x))
 
 
 class LessonCNN(nn.Module):
