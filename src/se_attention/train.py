@@ -12,6 +12,7 @@ is saved, so a killed run resumes where it stopped and ends with the same number
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import math
 import sys
@@ -46,6 +47,24 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def keep_freed_memory(mmap_threshold_mb: int = 32) -> bool:
+    """Ask glibc to reuse freed memory for the next step instead of handing it back to the kernel.
+
+    Each step allocates and frees tens of MB of activations and gradients. By default glibc serves
+    blocks this big with fresh mmap pages, which the kernel zeroes on first touch: here ~3,000-4,000
+    page faults and ~10 ms of kernel time per step (getrusage), against ~100 with these settings.
+    Blocks up to ``mmap_threshold_mb`` then come from the heap, which keeps up to 16x that free.
+    Returns False (and changes nothing) where the C library is not glibc.
+    """
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's <malloc.h>
+    size = mmap_threshold_mb << 20
+    return bool(mallopt(m_mmap_threshold, size)) and bool(mallopt(m_trim_threshold, 16 * size))
 
 
 def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
@@ -122,6 +141,7 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
     out.mkdir(parents=True, exist_ok=True)
     resume_path = out / "resume.pt"
 
+    keep_freed_memory()
     torch.manual_seed(seed)
     model = build_model(model_name, **recipe["model"]).to(device).to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, tr["lr"])
