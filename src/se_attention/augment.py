@@ -78,31 +78,23 @@ def adjust_saturation(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 
 def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate hue by ``shift`` turns (in [-0.5, 0.5]) per sample, via HSV as torchvision does."""
+    """Rotate hue by ``shift`` turns (in [-0.5, 0.5]) per sample, via HSV as torchvision does.
+
+    A hue rotation keeps V = max and the chroma C = max - min, so every channel of the result is
+    max - C clamp(min(k, 4 - k), 0, 1) with k = (n_c + 6 h') mod 6, n = 5, 3, 1 for R, G, B and h'
+    the shifted hue: the six-sector HSV -> RGB table of torchvision in closed form. The mod 6
+    absorbs the wrap-around of the hue, so h is never reduced to [0, 1) on the way.
+    """
     r, g, b = x.unbind(1)
     # Elementwise max/min of three planes: several times faster than a reduction over dim 1.
     maxc = torch.maximum(torch.maximum(r, g), b)
-    minc = torch.minimum(torch.minimum(r, g), b)
-    delta = maxc - minc
-    v = maxc
-    s = torch.where(maxc > 0, delta / maxc.clamp_min(1e-12), torch.zeros_like(maxc))
-    safe = torch.where(delta > 0, delta, torch.ones_like(delta))
-    rc, gc, bc = (maxc - r) / safe, (maxc - g) / safe, (maxc - b) / safe
-    h = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
-    h = torch.where(delta > 0, _frac(h / 6.0), torch.zeros_like(h))
-    h = _frac(h + shift[:, None, None])
-    # HSV -> RGB in closed form: channel c = v - v s clamp(min(k, 4 - k), 0, 1) with
-    # k = (n_c + 6 h) mod 6 and n = 5, 3, 1 for R, G, B; the same values as the six-sector table
-    # torchvision uses, in a few whole-tensor operations instead of a gather over six stacks.
-    n_c = torch.tensor([5.0, 3.0, 1.0], device=x.device, dtype=x.dtype)[None, :, None, None]
-    k = n_c + 6.0 * h[:, None]
+    chroma = maxc - torch.minimum(torch.minimum(r, g), b)
+    inv = 1.0 / torch.where(chroma > 0, chroma, torch.ones_like(chroma))  # grey pixels: any hue, C = 0
+    h6 = torch.where(maxc == r, (g - b) * inv, torch.where(maxc == g, (b - r) * inv + 2.0, (r - g) * inv + 4.0))
+    n_c = torch.tensor([5.0, 3.0, 1.0], device=x.device, dtype=x.dtype)
+    k = h6[:, None] + (n_c[None, :] + 6.0 * shift[:, None])[:, :, None, None]
     k = k - 6.0 * torch.floor(k / 6.0)
-    return v[:, None] - (v * s)[:, None] * torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
-
-
-def _frac(t: torch.Tensor) -> torch.Tensor:
-    """t mod 1, as t - floor(t): the same values as ``t % 1.0``, several times faster on a CPU."""
-    return t - torch.floor(t)
+    return maxc[:, None] - chroma[:, None] * torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
 
 
 def color_jitter(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
@@ -121,22 +113,23 @@ def color_jitter(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> tor
         _uniform(n, -cfg.hue, cfg.hue, g, dev),
     ], dim=1)
     order = torch.rand(n, 4, generator=g, device=dev).argsort(dim=1)  # a uniform random permutation
+    # Per sample and position: x <- clamp(f x + w_mean mean grey + w_grey grey image), with
+    # w = 1 - f on the op's own base: brightness (black), contrast (mean grey), saturation (grey
+    # image); for hue f = 1 and w = 0 (x itself), and hue runs afterwards on those samples alone.
+    f = factors.gather(1, order)
+    is_hue = order == HUE
+    f_blend = torch.where(is_hue, torch.ones_like(f), f)
+    rest = 1 - f_blend
+    w_mean = torch.where(order == CONTRAST, rest, torch.zeros_like(rest))
+    w_gray = torch.where(order == SATURATION, rest, torch.zeros_like(rest))
     for position in range(4):
-        op = order[:, position]
-        f = factors.gather(1, op[:, None]).squeeze(1)
-        is_hue = op == HUE
-        # x <- clamp(f x + (1 - f) base) with base = c_mean * mean grey + c_grey * grey image, per
-        # sample: brightness (c = 0, 0), contrast (1, 0), saturation (0, 1), hue (f = 1: x itself).
-        f_blend = torch.where(is_hue, torch.ones_like(f), f)
-        rest = 1 - f_blend
         gray = _grayscale(x)
-        w_mean = torch.where(op == CONTRAST, rest, torch.zeros_like(rest))[:, None, None, None]
-        w_gray = torch.where(op == SATURATION, rest, torch.zeros_like(rest))[:, None, None, None]
-        base = torch.addcmul(w_mean * gray.mean(dim=(1, 2, 3), keepdim=True), w_gray, gray)
-        x = torch.addcmul(base, f_blend[:, None, None, None], x).clamp_(0, 1)
-        idx = torch.nonzero(is_hue).squeeze(1)
+        base = torch.addcmul(w_mean[:, position, None, None, None] * gray.mean(dim=(1, 2, 3), keepdim=True),
+                             w_gray[:, position, None, None, None], gray)
+        x = torch.addcmul(base, f_blend[:, position, None, None, None], x).clamp_(0, 1)
+        idx = torch.nonzero(is_hue[:, position]).squeeze(1)
         if idx.numel():
-            x[idx] = adjust_hue(x[idx], f[idx])  # x is this function's own tensor (made by the blend)
+            x[idx] = adjust_hue(x[idx], f[idx, position])  # x is this function's own tensor (made by the blend)
     return x
 
 
