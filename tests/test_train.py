@@ -100,11 +100,12 @@ def step():
     opt.zero_grad(set_to_none=True)
     F.cross_entropy(model(x), y).backward()
     opt.step()
-step()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(3):
+for _ in range(8):  # the heap grows over the first few steps (Adam's state, fragmentation)
     step()
-print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(5):
+    step()
+print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
 """
 
 

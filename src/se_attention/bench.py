@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from .cnn import build_model, multiply_adds
 from .provenance import device_description
-from .train import Split, epoch_batches, keep_freed_memory, make_optimizer
+from .train import Split, epoch_batches, evaluate, keep_freed_memory, make_optimizer, train_step
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 
@@ -77,6 +77,23 @@ def our_batches(x: np.ndarray, y: np.ndarray, seed: int):
         yield from epoch_batches(split, AugmentConfig(), MEAN, STD, 64, g)
 
 
+def setup(pipeline: str, model_name: str, x: np.ndarray, y: np.ndarray, seed: int):
+    """Model, optimizer and endless batches of one pipeline, with the lesson's Adam 1e-3.
+
+    The lesson's pipeline runs as written; ours as train.py runs it (channels_last weights,
+    fused Adam, freed memory kept).
+    """
+    torch.manual_seed(seed)
+    model = build_model(model_name)
+    if pipeline == "ours":
+        keep_freed_memory()
+        model = model.to(memory_format=torch.channels_last)
+        optimizer = make_optimizer(model, 1e-3)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return model, optimizer, (lesson_batches if pipeline == "lesson" else our_batches)(x, y, seed)
+
+
 def measure(pipeline: str, model_name: str, data: Path | None, threads: int) -> dict:
     """Train on command, timing each phase; runs inside a fresh process driven through stdin.
 
@@ -86,15 +103,7 @@ def measure(pipeline: str, model_name: str, data: Path | None, threads: int) -> 
     """
     torch.set_num_threads(threads)
     x, y = load_images(data, 10_000)
-    torch.manual_seed(0)
-    model = build_model(model_name)
-    if pipeline == "ours":
-        keep_freed_memory()
-        model = model.to(memory_format=torch.channels_last)
-        optimizer = make_optimizer(model, 1e-3)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batches = (lesson_batches if pipeline == "lesson" else our_batches)(x, y, 0)
+    model, optimizer, batches = setup(pipeline, model_name, x, y, seed=0)
     phases = dict(data=0.0, forward=0.0, backward=0.0, optimizer=0.0)
     images = steps = 0
     for line in sys.stdin:
@@ -129,32 +138,18 @@ def faithfulness(pipeline: str, model_name: str, data: Path, epochs: int, seed: 
     torch.set_num_threads(threads)
     with np.load(data) as f:
         x, y, xt, yt = f["x_train"], f["y_train"], f["x_test"], f["y_test"]
-    torch.manual_seed(seed)
-    model = build_model(model_name)
-    if pipeline == "ours":
-        keep_freed_memory()
-        model = model.to(memory_format=torch.channels_last)
-        optimizer = make_optimizer(model, 1e-3)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model, optimizer, batches = setup(pipeline, model_name, x, y, seed)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=3, factor=0.5)
-    batches = (lesson_batches if pipeline == "lesson" else our_batches)(x, y, seed)
-    test_x = (torch.from_numpy(xt).permute(0, 3, 1, 2).float() / 255 - torch.tensor(MEAN)[:, None, None]) \
-        / torch.tensor(STD)[:, None, None]
-    test_y = torch.from_numpy(yt)
+    # Both pipelines are scored alike: train.py's evaluation of the uint8 test set (x/255, normalised).
+    test = Split(torch.from_numpy(xt).permute(0, 3, 1, 2), torch.from_numpy(np.asarray(yt, dtype=np.int64)))
     steps, accs = -(-len(y) // 64), []
     for _ in range(epochs):
         model.train()
         for _ in range(steps):
-            xb, yb = next(batches)
-            optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(model(xb), yb).backward()
-            optimizer.step()
-        model.eval()
-        with torch.no_grad():
-            logits = torch.cat([model(test_x[i : i + 1000]) for i in range(0, len(test_y), 1000)])
-        scheduler.step(F.cross_entropy(logits, test_y).item())
-        accs.append(100.0 * (logits.argmax(1) == test_y).float().mean().item())
+            train_step(model, optimizer, *next(batches))
+        test_loss, test_acc = evaluate(model, test, MEAN, STD)
+        scheduler.step(test_loss)
+        accs.append(test_acc)
     return {"pipeline": pipeline, "model": model_name, "seed": seed, "test_acc": accs}
 
 

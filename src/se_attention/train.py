@@ -105,6 +105,17 @@ def epoch_batches(split: Split, aug: AugmentConfig, mean, std, batch_size: int,
         yield x.contiguous(memory_format=torch.channels_last), split.y[idx]
 
 
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+               y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lesson's step, unchanged: forward, cross-entropy, backward, update. Returns loss and logits."""
+    optimizer.zero_grad(set_to_none=True)
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach()
+
+
 @torch.no_grad()
 def evaluate(model, split: Split, mean, std, batch_size: int = 1000) -> tuple[float, float]:
     """Mean cross-entropy per image and accuracy in percent."""
@@ -180,13 +191,8 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
                    disable=not progress, file=sys.stderr,
                    mininterval=2.0 if sys.stderr.isatty() else 30.0)
         for step, (x, y) in enumerate(bar):
-            # 1. forward  2. loss  3. backward  4. step: the lesson's loop, unchanged
-            optimizer.zero_grad(set_to_none=True)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            loss.backward()
-            optimizer.step()
-            losses[step] = loss.detach()
+            loss, logits = train_step(model, optimizer, x, y)
+            losses[step] = loss
             correct += (logits.argmax(1) == y).sum()
             if step % 50 == 0:
                 if not torch.isfinite(loss):
