@@ -18,10 +18,15 @@ def package_versions(names=("torch", "torchvision", "numpy", "matplotlib", "snak
 
 
 def git_commit() -> dict[str, object]:
-    """The commit and whether the tree had uncommitted changes; None outside a git checkout."""
+    """The commit and whether tracked files outside results/ had uncommitted changes.
+
+    results/ is left out because the workflow itself rewrites it while it runs (Snakemake removes
+    a job's old outputs first), so counting it would mark every workflow run as dirty. None
+    outside a git checkout.
+    """
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
                                capture_output=True, text=True, check=True).stdout.strip() != ""
         return {"commit": sha, "dirty": dirty}
     except (OSError, subprocess.CalledProcessError):
