@@ -187,3 +187,14 @@ def test_performance_table_reads_the_benchmark_record(tmp_path):
     en = report.performance_markdown(tmp_path, "en")
     assert "| CNN + SE | ours (batched tensors) | 1001 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
     assert "**Speed-up: 2.50×**" in en and "No faithfulness run has been recorded" in en
+
+
+def test_faithfulness_note_gives_the_final_difference_per_model(tmp_path):
+    runs = [{"pipeline": p, "model": m, "seed": 0, "test_acc": [50.0, acc]}
+            for (m, p), acc in {("cnn", "lesson"): 60.0, ("cnn", "ours"): 61.5,
+                                ("se", "lesson"): 62.0, ("se", "ours"): 61.25}.items()]
+    (tmp_path / "performance").mkdir()
+    (tmp_path / "performance" / "faithfulness.json").write_text(json.dumps({"epochs": 2, "seed": 0, "runs": runs}))
+    en = report.performance_markdown(tmp_path, "en")
+    assert "ours minus the lesson's: CNN +1.50, CNN + SE -0.75 points" in en
+    assert "CNN +1.50, CNN + SE -0.75 个百分点" in report.performance_markdown(tmp_path, "zh")
