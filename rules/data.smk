@@ -4,6 +4,18 @@ SOURCE = config["data_source"]
 MD5 = data_md5(config) or ""
 SUBSET = config["subset"]
 LOCAL_SOURCE = f"data/download/{Path(SOURCE).name}" if is_url(SOURCE) else SOURCE
+PREPARED = f"{DATA}/cifar10.npz"
+# Where the data comes from and how it is cut: the same for `prepare` and for ENSURE_DATA.
+DATA_OPTIONS = " ".join(
+    [f"--source '{SOURCE}' --local '{LOCAL_SOURCE}' --out {PREPARED}"]
+    + ([f"--md5 {MD5}"] if MD5 else [])
+    + ([f"--train-per-class {SUBSET['train_per_class']}"] if SUBSET["train_per_class"] else [])
+    + ([f"--test-per-class {SUBSET['test_per_class']}"] if SUBSET["test_per_class"] else [])
+)
+# Jobs that read the prepared arrays depend on the committed provenance file, not on the npz
+# (a cache that a fresh clone lacks; see se_attention.data.ensure_prepared). Each such job
+# first runs this, which rebuilds a missing npz and checks it against the provenance.
+ENSURE_DATA = f"{PYTHON} -m se_attention.data ensure {DATA_OPTIONS} --provenance {RES}/data/provenance.json"
 
 
 if is_url(SOURCE):
@@ -30,17 +42,11 @@ rule prepare:
         # CIFAR-10 (the default URL, say). What was read is in the provenance file's checksums.
         stamp=code_stamp("prepare", ["data"], {"subset": SUBSET}),
     output:
-        npz=f"{DATA}/cifar10.npz",
+        npz=PREPARED,
         provenance=f"{RES}/data/provenance.json",
     params:
-        source=SOURCE,
-        options=" ".join(
-            ([f"--md5 {MD5}"] if MD5 else [])
-            + ([f"--train-per-class {SUBSET['train_per_class']}"] if SUBSET["train_per_class"] else [])
-            + ([f"--test-per-class {SUBSET['test_per_class']}"] if SUBSET["test_per_class"] else [])
-        ),
+        options=DATA_OPTIONS,
     log:
         f"{RES}/logs/prepare.log",
     shell:
-        "{PYTHON} -m se_attention.data prepare --source '{params.source}' --local '{input.source}' "
-        "{params.options} --out {output.npz} --provenance {output.provenance} 2> {log}"
+        "{PYTHON} -m se_attention.data prepare {params.options} --provenance {output.provenance} 2> {log}"

@@ -15,7 +15,10 @@ rule figures:
         # Every seed's history: seed_band shows them all, so adding a seed redraws it.
         histories=expand(f"{RES}/runs/{{model}}/seed{{seed}}/history.json", model=MODELS, seed=SEEDS),
         probes=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/probe.npz", model=MODELS),
-        stamp=code_stamp("figures", ["figures", "fonts", "__init__"], config["figures"]),
+        # The model and seed lists are settings too: without .snakemake metadata (a fresh clone),
+        # a new seed's missing history alone would not rerun a figure that is newer than the rest.
+        stamp=code_stamp("figures", ["figures", "fonts", "__init__"],
+                         {**config["figures"], "models": MODELS, "seeds": SEEDS}),
     output:
         expand(f"{RES}/figures/{{{{lang}}}}/{{name}}.png", name=FIGURE_NAMES),
     wildcard_constraints:
@@ -40,7 +43,8 @@ rule report:
         # Written by `python -m se_attention.bench`, outside the workflow: optional, used when present.
         benchmarks=[p for p in (f"{RES}/performance/speed.json", f"{RES}/performance/faithfulness.json") if Path(p).exists()],
         provenance=f"{RES}/data/provenance.json",
-        stamp=code_stamp("report", ["report", "cnn", "se", "__init__"], {"languages": LANGS}),
+        stamp=code_stamp("report", ["report", "cnn", "se", "__init__"],
+                         {"languages": LANGS, "models": MODELS, "seeds": SEEDS}),
     output:
         expand(f"{RES}/tables/{{lang}}/{{name}}.md", lang=LANGS, name=TABLE_NAMES),
         summary=f"{RES}/tables/summary.json",

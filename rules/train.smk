@@ -9,7 +9,7 @@ RUN_DIR = f"{RES}/runs/{{model}}/seed{{seed}}"
 
 rule train:
     input:
-        data=f"{DATA}/cifar10.npz",
+        # The provenance, not the npz: see ENSURE_DATA in data.smk.
         provenance=f"{RES}/data/provenance.json",
         stamp=code_stamp("train", ["train", "augment", "cnn", "se"],
                          recipe(config)),
@@ -30,15 +30,16 @@ rule train:
         # In the run folder, which sorts after code-hashes/: a clone must not see it older than its stamp.
         f"{RUN_DIR}/benchmark.tsv"
     shell:
+        "{ENSURE_DATA} 2> {log} && "
         "{PYTHON} -m se_attention.train --recipe '{params.recipe}' --model {wildcards.model} "
-        "--seed {wildcards.seed} --data {input.data} --data-provenance {input.provenance} "
-        "--out {params.out} --threads {threads} 2> {log}"
+        "--seed {wildcards.seed} --data {PREPARED} --data-provenance {input.provenance} "
+        "--out {params.out} --threads {threads} 2>> {log}"
 
 
 rule probe:
     input:
         weights=rules.train.output.model,
-        data=f"{DATA}/cifar10.npz",
+        provenance=f"{RES}/data/provenance.json",
         stamp=code_stamp("probe", ["probe", "augment", "cnn", "se"],
                          {"recipe": recipe(config), "probe": config["probe"]}),
     output:
@@ -49,6 +50,7 @@ rule probe:
     log:
         f"{RES}/logs/probe_{{model}}_seed{{seed}}.log",
     shell:
+        "{ENSURE_DATA} 2> {log} && "
         "{PYTHON} -m se_attention.probe --recipe '{params.recipe}' --model {wildcards.model} "
-        "--weights {input.weights} --data {input.data} --sample-images {params.samples} "
-        "--out {output} 2> {log}"
+        "--weights {input.weights} --data {PREPARED} --sample-images {params.samples} "
+        "--out {output} 2>> {log}"

@@ -1,4 +1,5 @@
 import io
+import json
 import pickle
 import tarfile
 
@@ -8,7 +9,8 @@ from conftest import official_batch, random_images, tar_folder, write_image_fold
 from PIL import Image
 
 from se_attention import CLASSES
-from se_attention.data import DataError, download, file_digest, load_npz, main, prepare, read_source
+from se_attention.data import (DataError, download, ensure_prepared, file_digest, load_npz, main, prepare,
+                                read_source)
 
 ALL = {"train": None, "test": None}
 
@@ -176,6 +178,33 @@ def test_cli_reports_errors_with_exit_code(tmp_path, capsys):
     assert code == 1
     assert "error:" in capsys.readouterr().err
     assert not (tmp_path / "o.npz").exists() and not (tmp_path / "p.json").exists()
+
+
+def test_a_missing_npz_is_rebuilt_from_the_source_its_provenance_names(tmp_path):
+    archive = write_official_archive(tmp_path / "a.tar.gz")
+    out, prov = tmp_path / "data" / "cifar10.npz", tmp_path / "prov.json"
+    prepare(str(archive), archive, out, prov, md5=None, per_class=ALL)
+    made = load_npz(out)
+    out.unlink()  # a fresh clone: committed provenance, no data/
+    assert ensure_prepared(str(archive), archive, out, prov, md5=None, per_class=ALL) is True
+    assert all(np.array_equal(made[k], v) for k, v in load_npz(out).items())
+    mtime = out.stat().st_mtime_ns
+    assert ensure_prepared(str(archive), archive, out, prov, md5=None, per_class=ALL) is False
+    assert out.stat().st_mtime_ns == mtime  # present: left alone
+
+
+def test_other_data_than_the_provenance_records_is_refused(tmp_path):
+    archive = write_official_archive(tmp_path / "a.tar.gz")
+    out, prov = tmp_path / "cifar10.npz", tmp_path / "prov.json"
+    prepare(str(archive), archive, out, prov, md5=None, per_class=ALL)
+    out.unlink()
+    recorded = json.loads(prov.read_text())["arrays_sha256"]
+    with pytest.raises(DataError, match=rf"prov\.json: expected arrays_sha256 {recorded}, found [0-9a-f]{{64}}"):
+        ensure_prepared(str(archive), archive, out, prov, md5=None, per_class={"train": 2, "test": None})
+    assert not out.exists()
+    code = main(["ensure", "--source", str(archive), "--local", str(archive), "--out", str(out),
+                 "--provenance", str(tmp_path / "missing.json")])
+    assert code == 1 and not out.exists()
 
 
 def test_official_batch_helper_round_trip():

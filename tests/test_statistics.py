@@ -190,3 +190,8 @@ def test_adding_a_seed_redraws_the_seed_band(tmp_path):
     assert job, out[-3000:]
     assert f"results/paper/runs/cnn/seed{new}/history.json" in job.group(1)
     assert "--seeds " + " ".join(map(str, seeds + [new])) in job.group(1)
+    # Only the new seed trains: the copy has no data/, and preparing it must not retrain the rest.
+    trained = re.findall(r"rule (\w+):.*?wildcards: model=(\w+), seed=(\d+)", out, re.S)
+    assert sorted(m for rule, m, seed in trained if rule == "train") == ["cnn", "se"], trained
+    assert {int(seed) for rule, m, seed in trained if rule == "train"} == {new}
+    assert "rule prepare:" not in out and "rule download:" not in out

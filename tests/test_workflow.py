@@ -88,6 +88,29 @@ def test_a_fresh_copy_of_the_archive_retrains_nothing(smoke_repo, tmp_path):
     assert planned_jobs(copy, *args) == {}
 
 
+@pytest.mark.slow
+def test_a_new_seed_in_a_clone_trains_only_that_seed(smoke_repo, tmp_path):
+    """A clone has results but no data/ or .snakemake: one more seed must not retrain the others."""
+    repo, args = smoke_repo
+    clone = tmp_path / "repo"
+    top_level = {"data", ".snakemake"}  # results/smoke/data/provenance.json is committed: keep it
+    shutil.copytree(repo, clone, symlinks=True,
+                    ignore=lambda folder, names: top_level & set(names) if Path(folder) == repo else set())
+    smoke = clone / "config" / "smoke.yaml"
+    smoke.write_text(re.sub(r"^seeds: \[0\]", "seeds: [0, 1]", smoke.read_text(), flags=re.M))
+    finished = (clone / "results/smoke/runs/se/seed0/model.pt").read_bytes()
+    jobs = planned_jobs(clone, *args)
+    assert jobs.get("train") == 2 and not {"download", "prepare", "probe"} & set(jobs), jobs
+    snakemake(clone, *args)
+    assert (clone / "results/smoke/runs/se/seed1/metrics.json").exists()
+    assert (clone / "results/smoke/runs/se/seed0/model.pt").read_bytes() == finished
+    # The data cache was rebuilt from the configured source and checked against the provenance.
+    assert (clone / "data/smoke/cifar10.npz").exists()
+    logs = [(clone / f"results/smoke/logs/train_{m}_seed1.log").read_text() for m in ("cnn", "se")]
+    assert sum("rebuilt from" in log for log in logs) == 1, logs  # one job built it; the other found it
+    assert "| CNN + SE | 1 |" in (clone / "results/smoke/tables/en/seeds.md").read_text()
+
+
 def test_fresh_clone_builds_the_site_without_data_or_training(tmp_path):
     """A clone has committed results/paper, no dataset and no .snakemake metadata."""
     committed = subprocess.run(["git", "ls-files", "results/paper"], cwd=ROOT, capture_output=True, text=True).stdout
