@@ -267,11 +267,9 @@ def read_source(path: Path, per_class: dict[str, int | None]) -> tuple[dict, dic
 
 def prepare(source: str, archive: Path, out: Path, provenance: Path, md5: str | None, per_class: dict) -> dict:
     """Read ``archive`` (the local copy of ``source``), write the npz and provenance JSON."""
-    source_md5 = verify_md5(archive, md5) if archive.is_file() else None
-    arrays, layout = read_source(archive, per_class)
+    source_md5, arrays, layout = _read_checked(archive, md5, per_class)
     lossy = bool(set(layout.get("image_formats", [])) & {".jpg", ".jpeg"})
-    atomic.save_npz(out, x_train=arrays["train"][0], y_train=arrays["train"][1],
-                    x_test=arrays["test"][0], y_test=arrays["test"][1])
+    _save_arrays(out, arrays)
     info = {
         "source": source if is_url(source) else Path(source).name,
         **layout,
@@ -312,18 +310,26 @@ def ensure_prepared(source: str, archive: Path, out: Path, provenance: Path, md5
             raise DataError(f"{provenance}: expected a provenance JSON with arrays_sha256 ({exc})") from exc
         if is_url(source) and not archive.exists():
             download(source, archive, md5)
-        if archive.is_file():
-            verify_md5(archive, md5)
-        arrays, _ = read_source(archive, per_class)
+        _, arrays, _ = _read_checked(archive, md5, per_class)
         found = arrays_digest(arrays)
         if found != recorded:
             raise DataError(
                 f"{source}: its arrays do not match {provenance}: expected arrays_sha256 "
                 f"{recorded}, found {found}. The results there were made from other data; "
                 "configure that data_source, or force `snakemake -R prepare` to retrain on this one")
-        atomic.save_npz(out, x_train=arrays["train"][0], y_train=arrays["train"][1],
-                        x_test=arrays["test"][0], y_test=arrays["test"][1])
+        _save_arrays(out, arrays)
     return True
+
+
+def _read_checked(archive: Path, md5: str | None, per_class: dict) -> tuple[str | None, dict, dict]:
+    """The archive's md5 (checked against ``md5``; None for a folder), its arrays and layout."""
+    source_md5 = verify_md5(archive, md5) if archive.is_file() else None
+    return (source_md5, *read_source(archive, per_class))
+
+
+def _save_arrays(out: Path, arrays: dict) -> None:
+    atomic.save_npz(out, x_train=arrays["train"][0], y_train=arrays["train"][1],
+                    x_test=arrays["test"][0], y_test=arrays["test"][1])
 
 
 def arrays_digest(arrays: dict) -> str:
