@@ -63,3 +63,22 @@ def save_figure(fig: Any, target: str | os.PathLike, **kwargs: Any) -> None:
     target = Path(target)
     with atomic_path(target, suffix=".part" + target.suffix) as tmp:
         fig.savefig(tmp, **kwargs)
+
+
+class UnreadableFile(ValueError):
+    """A results file that is missing, truncated or not what its reader expects; names the file."""
+
+
+def read_json(path: str | os.PathLike, expected: str = "a JSON file") -> Any:
+    """Read what ``write_json`` wrote; a missing or truncated file raises one line naming it.
+
+    json's own message ("Expecting ',' delimiter: line 19868") does not say which file; a
+    learner with a dozen results files needs the name, what was expected and how to recover.
+    """
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UnreadableFile(f"{path}: file not found; expected {expected}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UnreadableFile(f"{path}: expected {expected}, found unreadable or truncated content ({exc}); "
+                             "restore it with `git checkout -- <file>` or rerun the step that writes it") from None
