@@ -7,8 +7,10 @@ over the target: ``os.replace`` is atomic on POSIX, so readers see the old file 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -28,12 +30,28 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     os.umask(umask)
     os.chmod(tmp_path, 0o666 & ~umask)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
+        try:
+            yield tmp_path
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
+        except (OSError, RuntimeError) as exc:
+            # torch.save reports a full disk as "PytorchStreamWriter failed writing file data/0".
+            if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or _nearly_full(target.parent):
+                raise DiskFull(errno.ENOSPC, f"{target}: cannot write: no space left on the device "
+                                             f"({shutil.disk_usage(target.parent).free:,} bytes free); "
+                                             "free some space and run the step again") from None
+            raise
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+class DiskFull(OSError):
+    """A write failed because the device is full; the message names the file."""
+
+
+def _nearly_full(folder: Path) -> bool:
+    return shutil.disk_usage(folder).free < (1 << 20)
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:

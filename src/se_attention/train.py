@@ -31,6 +31,7 @@ from .cnn import build_model, parameter_count
 from .config import load_recipe
 from .data import DataError, load_npz
 from .provenance import device_description, git_commit, package_versions
+from .stamps import code_digest
 
 
 class TrainingError(Exception):
@@ -166,11 +167,13 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
     n_train, batch = len(train_split.y), tr["batch_size"]
     steps_per_epoch = math.ceil(n_train / batch)
 
+    # The resume key includes the code: epochs trained by other code must not be continued.
+    key = {"recipe": recipe, "model_name": model_name, "seed": seed, "code_digest": code_digest("train")}
     history = {"iter_loss": [], "epochs": []}
     start_epoch = 0
     if resume_path.exists():
         state = torch.load(resume_path, map_location=device, weights_only=True)
-        if state["recipe"] == recipe and state["model_name"] == model_name and state["seed"] == seed:
+        if {k: state.get(k) for k in key} == key:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -179,7 +182,8 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
             start_epoch = state["epoch"]
             print(f"resuming from {resume_path} after epoch {start_epoch}", file=sys.stderr)
         else:
-            print(f"ignoring {resume_path}: it was written for another recipe, model or seed", file=sys.stderr)
+            print(f"ignoring {resume_path}: it was written for another recipe, model, seed or training code; "
+                  "starting from epoch 1", file=sys.stderr)
 
     for epoch in range(start_epoch, tr["epochs"]):
         t0 = time.perf_counter()
@@ -225,7 +229,7 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
         history["epochs"].append(record)
         print(json.dumps(record), file=sys.stderr)
         atomic.save_torch(resume_path, {
-            "recipe": recipe, "model_name": model_name, "seed": seed, "epoch": epoch + 1,
+            **key, "epoch": epoch + 1,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "rng": _rng_state(g), "history": json.dumps(history),
         })
@@ -252,6 +256,9 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
             "device": device_description(device),
             "versions": package_versions(),
             "git": git_commit(),
+            # Digest of the code that trained it (se_attention.stamps): the git commit alone does
+            # not say which edits a dirty checkout had.
+            "code_digest": key["code_digest"],
         },
     }
     atomic.save_torch(out / "model.pt", {k: v.cpu() for k, v in model.state_dict().items()})
@@ -261,11 +268,21 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
     return metrics
 
 
+MAX_SEED = 2**32 - 1  # the largest seed every generator here accepts (numpy's legacy ones stop at 2**32)
+
+
+def seed_type(text: str) -> int:
+    seed = int(text)
+    if not 0 <= seed <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed from 0 to {MAX_SEED}, found {seed}")
+    return seed
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m se_attention.train", description=__doc__.split("\n")[0])
     p.add_argument("--recipe", required=True, help="a config YAML file, or its JSON as a string")
     p.add_argument("--model", required=True, choices=["cnn", "se"])
-    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--seed", type=seed_type, required=True, help=f"0 to {MAX_SEED}")
     p.add_argument("--data", type=Path, required=True, help="prepared cifar10.npz")
     p.add_argument("--data-provenance", type=Path, help="the provenance JSON written beside the npz")
     p.add_argument("--out", type=Path, required=True)
@@ -277,10 +294,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         recipe = load_recipe(args.recipe)
-        provenance = json.loads(args.data_provenance.read_text()) if args.data_provenance else None
+        provenance = (atomic.read_json(args.data_provenance, "the provenance JSON of the prepared data")
+                      if args.data_provenance else None)
         metrics = train(recipe, args.model, args.seed, args.data, args.out, pick_device(args.device),
                         provenance, progress=not args.no_progress)
-    except (DataError, TrainingError, ValueError) as exc:
+    except (DataError, TrainingError, ValueError, atomic.DiskFull) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{args.model} seed {args.seed}: final test accuracy {metrics['final_test_acc']:.2f}% "
