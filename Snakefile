@@ -29,12 +29,22 @@ validate(config, schema="config/schema.yaml")
 
 
 include: "rules/common.smk"
+include: "rules/stamps.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/figures.smk"
 include: "rules/site.smk"
 
 
+# Every committed output, not only the site: Snakemake skips a missing file that no planned job
+# needs, so an interrupted `-R prepare` or `-R figures` would otherwise never be finished.
 rule all:
     input:
+        rules.prepare.output,
+        expand(rules.train.output, model=MODELS, seed=SEEDS),
+        expand(rules.probe.output, model=MODELS, seed=FIGURE_SEED),
+        rules.site.input.figures,
+        rules.site.input.tables,
+        rules.site.input.notebooks,
+        stamp_paths(),
         rules.site.output,

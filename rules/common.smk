@@ -1,44 +1,48 @@
 # Shared names and helpers for the rules. Paths are relative to the repository root.
 
-import hashlib
 import json
-import sys
 from pathlib import Path
 
-from se_attention import atomic  # noqa: E402
+from se_attention import atomic, stamps  # noqa: E402
 from se_attention.config import data_md5, recipe  # noqa: E402
-from se_attention.data import is_url  # noqa: E402
+from se_attention.data import download_name, is_url  # noqa: E402
 
 RUN = config["run"]
 RES = f"results/{RUN}"
 DATA = f"data/{RUN}"
-PKG = "src/se_attention"
 MODELS = config["models"]
 SEEDS = config["seeds"]
 LANGS = config["figures"]["languages"]
 FIGURE_SEED = SEEDS[0]  # the seed whose run the single-run figures show
-PYTHON = "PYTHONPATH=src python"
+# The site is never committed, so neither is its stamp: it lives beside the site it guards.
+SITE_STAMPS = f"site/.code-hashes/{RUN}"
+
+# Every stamp this parse computed, by file name; code_stamp (stamps.smk) writes the one a job needs.
+# The default target asks for all of them. Snakemake plans a missing input only for a job that must
+# run anyway, so a new stamp (changed code) is made, and its step rerun, because the target needs it.
+STAMP_TEXT = {}
 
 
-def code_stamp(step, modules, settings):
-    """A small file that changes exactly when a step's code or settings change; use it as input.
+def code_stamp(step, module, settings, files=(), folder=f"{RES}/code-hashes"):
+    """The path of the stamp of ``step``'s code and settings; see se_attention.stamps.
 
-    Snakemake cannot see the modules a step imports, and code files as plain inputs go wrong
-    in a fresh clone: git checks out src/ after results/, so every committed result looks older
-    than its code and the whole paper would be retrained. Params alone need .snakemake metadata,
-    which a fresh clone lacks, so a learner's edit to the model would be ignored. Instead the
-    stamp lists a digest of each module and of the settings, and is rewritten (when parsing
-    the workflow) only if that text changed: it is older than committed results in a clone
-    (code-hashes/ sorts before the results it guards) and newer than them after any edit.
+    Pure: parsing the workflow (dry runs, refused runs, overrides) writes nothing. The path is
+    named by the digest, so a changed module or setting is a missing stamp; code_stamp writes it,
+    and the step that takes it as input runs again.
     """
-    lines = [f"{hashlib.sha256(Path(workflow.basedir, PKG, m + '.py').read_bytes()).hexdigest()}  {PKG}/{m}.py"
-             for m in modules]
-    lines.append("settings " + json.dumps(settings, sort_keys=True))
-    text = "\n".join(lines) + "\n"
-    path = Path(workflow.basedir, RES, "code-hashes", f"{step}.txt")
-    if not path.exists() or path.read_text() != text:
-        atomic.write_text(path, text)
-    return f"{RES}/code-hashes/{step}.txt"
+    text = stamps.stamp_text(module, settings, files, root=Path(workflow.basedir))
+    name = stamps.stamp_name(step, text)
+    STAMP_TEXT[name] = (folder, text)
+    return f"{folder}/{name}"
+
+
+def stamp_paths():
+    return [f"{folder}/{name}" for name, (folder, _) in sorted(STAMP_TEXT.items())]
+
+
+def run_dir_of_stamp(wildcards, input):
+    """results/<run>, from the job's own stamp (results/<run>/code-hashes/...): no hard-coded prefix."""
+    return str(Path(input.stamp).parents[1])
 
 
 def recipe_json():

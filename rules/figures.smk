@@ -1,5 +1,14 @@
 # Figures (one job per language) and tables, from committed results only: redrawing a plot never
 # needs the dataset, a GPU or a training run.
+#
+# Figures and notebooks live in views/, which sorts after runs/ and tables/: git writes a fresh
+# clone's files in path order, and Snakemake reruns a job whose input is newer than its output.
+# So every committed output must sort after its inputs (code-hashes < data < runs < tables < views).
+#
+# Outputs are update(): Snakemake keeps the committed files while the job runs and puts them back
+# if it fails, so a failed redraw (a truncated history.json, say) leaves the last good figures.
+
+LOCALES = sorted(str(p) for p in Path("src/se_attention/locales").glob("*.yaml"))
 
 FIGURE_NAMES = ["iteration_loss", "epoch_curves", "feature_maps", "se_block", "gradcam", "per_class_accuracy",
                 "confusion", "seed_band"]
@@ -8,6 +17,8 @@ if "se" in MODELS:
 TABLE_NAMES = ["metrics", "seeds", "architecture", "data", "recipe", "cost", "performance"] + (
     ["fact_se_params", "fact_gap", "fact_time", "gap", "verdict", "literature"] if {"cnn", "se"} <= set(MODELS) else []
 ) + (["specificity"] if "se" in MODELS else [])
+# Written by `python -m se_attention.bench`, outside the workflow: optional, used when present.
+BENCHMARKS = [p for p in (f"{RES}/performance/speed.json", f"{RES}/performance/faithfulness.json") if Path(p).exists()]
 
 
 rule figures:
@@ -15,45 +26,49 @@ rule figures:
         # Every seed's history: seed_band shows them all, so adding a seed redraws it.
         histories=expand(f"{RES}/runs/{{model}}/seed{{seed}}/history.json", model=MODELS, seed=SEEDS),
         probes=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/probe.npz", model=MODELS),
-        # The model and seed lists are settings too: without .snakemake metadata (a fresh clone),
-        # a new seed's missing history alone would not rerun a figure that is newer than the rest.
-        stamp=code_stamp("figures", ["figures", "fonts", "__init__"],
-                         {**config["figures"], "models": MODELS, "seeds": SEEDS}),
+        stamp=code_stamp("figures", "figures", {**config["figures"], "models": MODELS, "seeds": SEEDS}, LOCALES),
     output:
-        expand(f"{RES}/figures/{{{{lang}}}}/{{name}}.png", name=FIGURE_NAMES),
+        update(expand(f"{RES}/views/figures/{{{{lang}}}}/{{name}}.png", name=FIGURE_NAMES)),
     wildcard_constraints:
         lang="|".join(LANGS),
     params:
-        models=" ".join(MODELS),
-        seeds=" ".join(map(str, SEEDS)),
+        run_dir=run_dir_of_stamp,
+        models=MODELS,
+        seeds=SEEDS,
+        figure_seed=FIGURE_SEED,
         channels=config["figures"]["channels_shown"],
         dpi=config["figures"]["dpi"],
     log:
         f"{RES}/logs/figures_{{lang}}.log",
+    conda:
+        "../environment.yml"
     shell:
-        "{PYTHON} -m se_attention.figures --run-dir {RES} --models {params.models} --seed {FIGURE_SEED} "
+        "PYTHONPATH=src python -m se_attention.figures --run-dir {params.run_dir:q} --models {params.models:q} --seed {params.figure_seed} "
         "--seeds {params.seeds} --lang {wildcards.lang} --channels-shown {params.channels} --dpi {params.dpi} "
-        "> {log} 2>&1"
+        "> {log:q} 2>&1"
 
 
 rule report:
     input:
         metrics=expand(f"{RES}/runs/{{model}}/seed{{seed}}/metrics.json", model=MODELS, seed=SEEDS),
         probe=[f"{RES}/runs/se/seed{FIGURE_SEED}/probe.npz"] if "se" in MODELS else [],
-        # Written by `python -m se_attention.bench`, outside the workflow: optional, used when present.
-        benchmarks=[p for p in (f"{RES}/performance/speed.json", f"{RES}/performance/faithfulness.json") if Path(p).exists()],
-        provenance=f"{RES}/data/provenance.json",
-        stamp=code_stamp("report", ["report", "cnn", "se", "__init__"],
-                         {"languages": LANGS, "models": MODELS, "seeds": SEEDS}),
+        benchmarks=BENCHMARKS,
+        provenance=PROVENANCE,
+        # The benchmark files come from outside the workflow: their bytes are part of the stamp.
+        stamp=code_stamp("report", "report", {"languages": LANGS, "models": MODELS, "seeds": SEEDS},
+                         LOCALES + BENCHMARKS),
     output:
-        expand(f"{RES}/tables/{{lang}}/{{name}}.md", lang=LANGS, name=TABLE_NAMES),
-        summary=f"{RES}/tables/summary.json",
+        update(expand(f"{RES}/tables/{{lang}}/{{name}}.md", lang=LANGS, name=TABLE_NAMES)),
+        summary=update(f"{RES}/tables/summary.json"),
     params:
-        models=" ".join(MODELS),
-        seeds=" ".join(map(str, SEEDS)),
-        langs=" ".join(LANGS),
+        run_dir=run_dir_of_stamp,
+        models=MODELS,
+        seeds=SEEDS,
+        langs=LANGS,
     log:
         f"{RES}/logs/report.log",
+    conda:
+        "../environment.yml"
     shell:
-        "{PYTHON} -m se_attention.report --run-dir {RES} --models {params.models} --seeds {params.seeds} "
-        "--langs {params.langs} > {log} 2>&1"
+        "PYTHONPATH=src python -m se_attention.report --run-dir {params.run_dir:q} --models {params.models:q} --seeds {params.seeds} "
+        "--langs {params.langs:q} > {log:q} 2>&1"

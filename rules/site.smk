@@ -1,23 +1,31 @@
 # The bilingual site, built from docs/ plus this run's figures, tables and executed notebook.
 
+PAGES = sorted(str(p) for p in Path("docs").rglob("*") if p.is_file())
+HOOKS = sorted(str(p) for p in Path("hooks").glob("*.py"))
+NOTEBOOK_STAMPS = {lang: code_stamp(f"notebook_{lang}", None, {}, [f"notebooks/explore.{lang}.ipynb"]) for lang in LANGS}
+
 
 rule notebook:
     input:
-        notebook="notebooks/explore.{lang}.ipynb",
         summary=rules.report.output.summary,
         probe=f"{RES}/runs/se/seed{FIGURE_SEED}/probe.npz",
         model=f"{RES}/runs/se/seed{FIGURE_SEED}/model.pt",
+        stamp=lambda wildcards: NOTEBOOK_STAMPS[wildcards.lang],
     output:
-        f"{RES}/notebooks/explore.{{lang}}.ipynb",
+        update(f"{RES}/views/notebooks/explore.{{lang}}.ipynb"),
     wildcard_constraints:
         lang="|".join(LANGS),
+    params:
+        run_dir=run_dir_of_stamp,
+        notebook="notebooks/explore.{lang}.ipynb",
     log:
         f"{RES}/logs/notebook_{{lang}}.log",
+    conda:
+        "../environment.yml"
     shell:
         # No timing metadata: re-running on unchanged results then leaves the committed notebook unchanged.
-        "SE_RUN_DIR=$PWD/{RES} jupyter nbconvert --to notebook --execute --ExecutePreprocessor.record_timing=False "
-        "{input.notebook} "
-        "--output-dir {RES}/notebooks --output explore.{wildcards.lang}.ipynb > {log} 2>&1"
+        "SE_RUN_DIR=$PWD/{params.run_dir:q} jupyter nbconvert --to notebook --execute --ExecutePreprocessor.record_timing=False "
+        "{params.notebook:q} --output-dir {params.run_dir:q}/views/notebooks --output explore.{wildcards.lang}.ipynb > {log:q} 2>&1"
 
 
 rule site:
@@ -25,13 +33,15 @@ rule site:
         figures=expand(rules.figures.output, lang=LANGS),
         tables=rules.report.output,
         notebooks=expand(rules.notebook.output, lang=LANGS) if "se" in MODELS else [],
-        pages=sorted(str(p) for p in Path("docs").rglob("*") if p.is_file()),
-        hooks=sorted(str(p) for p in Path("hooks").glob("*.py")),
-        mkdocs="mkdocs.yml",
-        stamp=code_stamp("site", ["site"], {}),
+        # The pages, hooks and MkDocs configuration by content: editing a page rebuilds the site.
+        stamp=code_stamp("site", "site", {}, PAGES + HOOKS + ["mkdocs.yml"], folder=SITE_STAMPS),
     output:
         directory(f"site/{RUN}"),
+    params:
+        run_dir=lambda wildcards, input: str(Path(input.tables[0]).parents[2]),  # results/<run>/tables/<lang>/x.md
     log:
         f"{RES}/logs/site.log",
+    conda:
+        "../environment.yml"
     shell:
-        "{PYTHON} -m se_attention.site build --run-dir {RES} --out {output} > {log} 2>&1"
+        "PYTHONPATH=src python -m se_attention.site build --run-dir {params.run_dir:q} --out {output:q} > {log:q} 2>&1"

@@ -185,7 +185,7 @@ def test_adding_a_seed_redraws_the_seed_band(tmp_path):
     new = max(seeds) + 1
     # What a later session does to train more seeds: extend the list in config.yaml.
     config.write_text(re.sub(r"^seeds: \[.*?\]", f"seeds: {seeds + [new]}", config.read_text(), flags=re.M))
-    out = snakemake(repo, "-n", "results/paper/figures/en/seed_band.png").stdout
+    out = snakemake(repo, "-n", "results/paper/views/figures/en/seed_band.png").stdout
     job = re.search(r"rule figures:\n(.*?)\n\n", out, re.S)
     assert job, out[-3000:]
     assert f"results/paper/runs/cnn/seed{new}/history.json" in job.group(1)

@@ -51,20 +51,30 @@ def test_nothing_to_do_after_a_complete_run(smoke_repo):
     assert planned_jobs(repo, *args) == {}
 
 
+def copy_repo(repo: Path, tmp_path: Path) -> Path:
+    """A copy of a finished repository (with its .snakemake metadata) that a test may change."""
+    copy = tmp_path / "repo"
+    shutil.copytree(repo, copy, symlinks=True)
+    return copy
+
+
 def planned_after_edit(smoke_repo, tmp_path, module: str) -> dict[str, int]:
-    """Append a comment to a package module in a copy of the finished smoke repository; dry-run it."""
+    """Change the code of a package module in a copy of the finished smoke repository; dry-run it.
+
+    A code change, not a comment: comments and docstrings are not a change (se_attention.stamps).
+    """
     repo, args = smoke_repo
     copy = tmp_path / "repo"
     shutil.copytree(repo, copy, symlinks=True)
     code = copy / "src" / "se_attention" / module
-    code.write_text(code.read_text() + "\n# an edit\n")
+    code.write_text(code.read_text() + "\nEDITED = True\n")
     return planned_jobs(copy, *args)
 
 
 @pytest.mark.slow
 def test_plot_code_change_reruns_only_figures_and_site(smoke_repo, tmp_path):
     jobs = planned_after_edit(smoke_repo, tmp_path, "figures.py")
-    assert set(jobs) == {"figures", "site", "all"}, jobs
+    assert set(jobs) == {"code_stamp", "figures", "site", "all"}, jobs
     assert jobs["figures"] == 2  # one per language
 
 

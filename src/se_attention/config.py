@@ -39,7 +39,17 @@ def validate(config: dict, where: str, schema_path: Path = SCHEMA) -> dict:
         lines = [f"key '{'.'.join(map(str, e.absolute_path)) or '<top level>'}': {e.message}" for e in errors]
         raise ConfigError(f"invalid configuration ({where}):\n  " + "\n  ".join(lines))
     check_model_fits(config, where)
+    check_source_path(config, where)
     return config
+
+
+def check_source_path(config: dict, where: str) -> None:
+    """Snakemake reads {name} in any input path as a wildcard, and has no escape for a literal brace."""
+    source = config["data_source"]
+    if "://" not in source and ("{" in source or "}" in source):
+        raise ConfigError(f"{where}: key 'data_source': expected a local path without braces, which Snakemake "
+                          f"would read as wildcards; found {source!r}. Rename the folder or point a symlink "
+                          "without braces at it")
 
 
 def check_model_fits(config: dict, where: str) -> None:

@@ -29,6 +29,7 @@ import sys
 import tarfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -70,6 +71,18 @@ def verify_md5(path: str | Path, expected: str | None) -> str:
 
 def is_url(source: str) -> bool:
     return source.split("://", 1)[0] in ("http", "https", "ftp", "file") and "://" in source
+
+
+def download_name(url: str) -> str:
+    """A local file name for ``url``, unique per URL: two hosts' cifar.tar.gz must not share a file.
+
+    The archive's own name stays last (its suffix tells the format); the query string never goes
+    in (it may hold a signature), only into the digest.
+    """
+    path = urllib.parse.urlsplit(url).path
+    base = posixpath.basename(path.rstrip("/")) or "download"
+    base = "".join(c if c.isalnum() or c in "._-" else "_" for c in base).lstrip(".") or "download"
+    return f"{hashlib.sha256(url.encode()).hexdigest()[:12]}-{base}"
 
 
 def download(url: str, target: str | Path, md5: str | None, retries: int = 4, backoff_s: float = 2.0) -> str:

@@ -458,7 +458,7 @@ def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: i
         use_cjk_font()
     histories = {m: runs[0] for m, runs in load_histories(run_dir, models, [seed]).items()}
     probes = load_probes(run_dir, models, seed)
-    out_dir = run_dir / "figures" / lang
+    out_dir = run_dir / "views" / "figures" / lang  # views/ sorts after runs/: see rules/figures.smk
     figures = {
         "iteration_loss.png": plot_iteration_loss(histories, lang),
         "epoch_curves.png": plot_epoch_curves(histories, lang),

@@ -4,8 +4,8 @@
     python -m se_attention.site serve --run-dir results/paper
 
 docs/ holds only hand-written pages; the numbers, figures and executed notebooks come from the run
-folder. Both are staged into a scratch folder (docs/generated/ <- figures/ and tables/, docs/ <-
-notebooks/) and built there with
+folder. Both are staged into a scratch folder (docs/generated/ <- views/figures/ and tables/, docs/ <-
+views/notebooks/) and built there with
 `mkdocs build --strict`, so docs/ is never mixed with generated files and the smoke and paper runs
 cannot overwrite each other's site. The finished site replaces --out in one rename.
 """
@@ -31,12 +31,13 @@ def stage(root: Path, run_dir: Path, where: Path) -> Path:
         elif src.is_file():
             shutil.copy2(src, where / name)
     generated = where / "docs" / "generated"
-    for part in ("figures", "tables"):
-        if not (run_dir / part).is_dir():
-            raise FileNotFoundError(f"{run_dir / part}: missing; run the workflow's figures and report steps first")
-        shutil.copytree(run_dir / part, generated / part)
+    for part, folder in (("figures", run_dir / "views" / "figures"), ("tables", run_dir / "tables")):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: missing; run the workflow's figures and report steps first")
+        # A write killed mid-way leaves a .<name>.<random>.part file: never publish one.
+        shutil.copytree(folder, generated / part, ignore=shutil.ignore_patterns(".*.part", ".*.part.*"))
     # The executed notebooks become pages (docs/explore.<lang>.ipynb), rendered by mkdocs-jupyter.
-    for notebook in sorted((run_dir / "notebooks").glob("*.ipynb")):
+    for notebook in sorted((run_dir / "views" / "notebooks").glob("*.ipynb")):
         shutil.copy2(notebook, where / "docs" / notebook.name)
     return where / "mkdocs.yml"
 

@@ -1,0 +1,107 @@
+"""What Snakemake plans in a fresh clone of the committed results, after dry runs, refused runs,
+overrides, edits and undone edits. Each test works in its own `git clone`, so file times are those
+of a real checkout (git writes files in path order) and `git status` shows every write.
+"""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import copy_worktree, snakemake
+from test_workflow import planned_jobs
+
+# site/ is a build product, never committed, and so is the stamp of the pages it was built from.
+ONLY_THE_SITE = {"code_stamp": 1, "site": 1, "all": 1}
+RETRAIN = {"train", "probe", "prepare", "download"}
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory) -> Path:
+    """The working tree as one commit (what a push would hold), to clone from."""
+    repo = copy_worktree(tmp_path_factory.mktemp("committed"))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "state under test"], cwd=repo, check=True)
+    return repo
+
+
+@pytest.fixture
+def clone(committed, tmp_path) -> Path:
+    subprocess.run(["git", "clone", "-q", str(committed), str(tmp_path / "clone")], check=True)
+    return tmp_path / "clone"
+
+
+def git_status(repo: Path) -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo,
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_a_fresh_clone_plans_only_the_site(clone):
+    assert planned_jobs(clone) == ONLY_THE_SITE
+
+
+def test_a_dry_run_with_an_override_writes_nothing(clone):
+    override = clone.parent / "three_epochs.yaml"
+    override.write_text("train: {epochs: 3}\n")
+    jobs = planned_jobs(clone, "--configfile", str(override))
+    assert jobs["train"] == 6, jobs  # the override is a real change: all six runs would retrain
+    assert git_status(clone) == ""
+    assert planned_jobs(clone) == ONLY_THE_SITE
+
+
+def test_a_run_refused_by_the_lock_writes_nothing(clone):
+    locks = clone / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text("site/paper\n")  # what a running (or killed) Snakemake leaves
+    more_seeds = clone.parent / "four_seeds.yaml"
+    more_seeds.write_text("seeds: [0, 1, 2, 3]\n")
+    out = snakemake(clone, "--configfile", str(more_seeds), check=False)
+    assert out.returncode != 0 and "--unlock" in out.stdout + out.stderr
+    assert git_status(clone) == ""
+    subprocess.run(["snakemake", "--unlock", "--cores", "1"], cwd=clone, check=True, capture_output=True)
+    assert planned_jobs(clone) == ONLY_THE_SITE
+
+
+def test_looking_at_a_change_and_undoing_it_plans_nothing(clone):
+    se = clone / "src" / "se_attention" / "se.py"
+    se.write_text(se.read_text() + "\nEDITED = True\n")
+    jobs = planned_jobs(clone)
+    assert jobs["train"] == 6 and jobs["probe"] == 2 and "prepare" not in jobs, jobs
+    subprocess.run(["git", "checkout", "--", str(se)], cwd=clone, check=True)
+    assert planned_jobs(clone) == ONLY_THE_SITE
+    assert git_status(clone) == ""
+
+
+def test_comments_docstrings_and_line_endings_are_not_a_change(clone):
+    train = clone / "src" / "se_attention" / "train.py"
+    text = train.read_text()
+    text = text.replace('"""', '"""Reworded. ', 1)  # the module docstring
+    text = re.sub(r"^(\s*)# ", r"\1# reworded: ", text, count=3, flags=re.M)  # three comments
+    train.write_bytes((text + "\n\n# a new comment\n").replace("\n", "\r\n").encode())
+    assert planned_jobs(clone) == ONLY_THE_SITE
+
+
+def test_a_missing_committed_output_is_rebuilt(clone):
+    """What a killed `snakemake -R figures` or `-R prepare` leaves: outputs removed, nothing else."""
+    (clone / "results/paper/views/figures/en/confusion.png").unlink()
+    jobs = planned_jobs(clone)
+    assert jobs.get("figures") == 1 and not RETRAIN & set(jobs), jobs
+    (clone / "results/paper/data/provenance.json").unlink()
+    jobs = planned_jobs(clone)
+    assert jobs.get("prepare") == 1 and jobs.get("train") == 6, jobs
+
+
+def test_a_plot_code_change_plans_only_figures_and_site(clone):
+    figures = clone / "src" / "se_attention" / "fonts.py"
+    figures.write_text(figures.read_text() + "\nEDITED = True\n")
+    assert planned_jobs(clone) == {"code_stamp": 2, "figures": 2, "site": 1, "all": 1}
+
+
+def test_a_page_edit_plans_only_the_site(clone, tmp_path):
+    snakemake(clone, "site")  # a built site, then one edited page
+    page = clone / "docs" / "index.en.md"
+    page.write_text(page.read_text() + "\nOne more sentence.\n")
+    assert planned_jobs(clone) == {"code_stamp": 1, "site": 1, "all": 1}
