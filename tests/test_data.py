@@ -67,7 +67,7 @@ def test_missing_official_batch(tmp_path):
 def test_official_batch_of_wrong_shape(tmp_path):
     bad = pickle.dumps({b"labels": [0, 1], b"data": np.zeros((2, 100), dtype=np.uint8)})
     archive = write_official_archive(tmp_path / "a.tar.gz", replace={"test_batch": bad})
-    with pytest.raises(DataError, match=r"'test_batch' has data of shape \(2, 100\).*expected \(N, 3072\)"):
+    with pytest.raises(DataError, match=r"'test_batch' has data of uint8 of shape \(2, 100\); expected uint8 of shape \(N, 3072\)"):
         read_source(archive, ALL)
 
 
