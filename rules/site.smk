@@ -35,6 +35,10 @@ rule site:
         notebooks=expand(rules.notebook.output, lang=LANGS) if "se" in MODELS else [],
         # The pages, hooks and MkDocs configuration by content: editing a page rebuilds the site.
         stamp=code_stamp("site", "site", {}, PAGES + HOOKS + ["mkdocs.yml"], folder=SITE_STAMPS),
+        # Every step's stamp: `snakemake site` in a fresh clone (CI) then also redraws what changed
+        # code makes stale, as the default target does. Snakemake plans a missing stamp only for a
+        # job that runs anyway, and file times cannot tell (see se_attention.stamps).
+        stamps=lambda wildcards: stamp_paths(),
     output:
         directory(f"site/{RUN}"),
     params:

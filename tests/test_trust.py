@@ -201,3 +201,42 @@ def test_a_killed_forced_rerun_is_finished_by_the_next_run(smoke_repo, tmp_path)
     snakemake(copy, "--unlock", *args)
     jobs = planned_jobs(copy, *args)
     assert jobs.get("prepare") == 1 and jobs.get("train") == 2, jobs
+
+
+HOSTILE_NAME = "<img src=x onerror=alert(1)>|x|`y`*z*$a$.tar.gz"
+
+
+def test_a_hostile_source_name_is_text_in_the_site_not_html():
+    import html as htmllib
+    import re
+
+    import markdown
+
+    from se_attention.report import data_markdown
+
+    provenance = {"source": HOSTILE_NAME, "layout": "image-folder|<b>", "source_md5": None,
+                  "counts": {"train": {"cat": 1}, "test": {"cat": 1}}, "totals": {"train": 1, "test": 1},
+                  "arrays_sha256": "0" * 64, "jpeg_reencoded": False}
+    for lang in ("zh", "en"):
+        md = data_markdown(provenance, lang)
+        html = markdown.markdown(md, extensions=["tables", "md_in_html", "pymdownx.arithmatex"])
+        assert "<img" not in html and "<b>" not in html and "<em>" not in html, html
+        shown = re.search(r"<td><code>(.*?)</code></td>", html).group(1)
+        assert htmllib.unescape(shown) == HOSTILE_NAME  # the reader sees the name, character for character
+        rows = [line for line in md.splitlines() if line.startswith("|")]
+        assert {line.count("|") for line in rows} == {3}, rows  # two columns in every row
+
+
+def test_a_truncated_results_file_is_named_and_nothing_is_written(tmp_path, capsys):
+    from se_attention import report
+
+    run = tmp_path / "paper"
+    shutil.copytree(ROOT / "results" / "paper", run, ignore=shutil.ignore_patterns("views", "logs", "model.pt"))
+    metrics = run / "runs/se/seed1/metrics.json"
+    metrics.write_text(metrics.read_text()[:500])
+    before = {p: p.read_bytes() for p in (run / "tables").rglob("*.md")}
+    assert report.main(["--run-dir", str(run), "--models", "cnn", "se", "--seeds", "0", "1", "2",
+                        "--langs", "zh", "en"]) == 1
+    err = capsys.readouterr().err
+    assert f"error: {metrics}: expected a training run's metrics, found unreadable or truncated content" in err
+    assert {p: p.read_bytes() for p in (run / "tables").rglob("*.md")} == before

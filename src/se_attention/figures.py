@@ -12,7 +12,6 @@ so tests can call them on tiny synthetic inputs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -440,7 +439,8 @@ def plot_se_diagram(lang: str) -> plt.Figure:
 
 
 def load_histories(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
-    return {m: [json.loads((run_folder(run_dir, m, s) / "history.json").read_text()) for s in seeds] for m in models}
+    return {m: [atomic.read_json(run_folder(run_dir, m, s) / "history.json", "a training run's history")
+                for s in seeds] for m in models}
 
 
 def load_probes(run_dir: Path, models: list[str], seed: int) -> dict[str, dict]:

@@ -11,7 +11,6 @@ paper's published CIFAR-10 errors in SENET_CIFAR10_ERROR, which the literature t
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -241,6 +240,17 @@ TEXT = {
 }
 
 
+# Characters Markdown or HTML would read as syntax. A value from data or configuration (a source
+# file name, a device string) is written as character references, so it shows as text: no tag, no
+# emphasis, and no `|` that would open a table column.
+_MARKDOWN_SYNTAX = set("\\`*_{}[]()#+!|<>&~$")  # $ opens maths (arithmatex)
+
+
+def literal(value) -> str:
+    """A value from data or configuration, safe to place anywhere in the Markdown we write."""
+    return "".join(f"&#{ord(c)};" if c in _MARKDOWN_SYNTAX else c for c in str(value))
+
+
 def table(head: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
@@ -254,8 +264,8 @@ def mean_std(values: list[float], digits: int = 2) -> str:
 
 
 def load_metrics(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
-    return {m: [json.loads((run_folder(run_dir, m, s) / "metrics.json").read_text()) for s in seeds]
-            for m in models}
+    return {m: [atomic.read_json(run_folder(run_dir, m, s) / "metrics.json", "a training run's metrics")
+                for s in seeds] for m in models}
 
 
 def summarize(metrics: dict[str, list[dict]]) -> dict:
@@ -289,7 +299,7 @@ def metrics_markdown(summary: dict, recipe_epochs: int, monitor: str, lang: str)
              else t["epochs_note"].format(done=done, recipe=recipe_epochs),
              t["seeds_note"].format(seeds=seeds) if "," in seeds else t["one_seed_note"].format(seeds=seeds),
              t["monitor_note"][monitor],
-             t["device_note"].format(device=next(iter(summary.values()))["device"])]
+             t["device_note"].format(device=literal(next(iter(summary.values()))["device"]))]
     return table(t["metrics_head"], rows) + "\n" + " ".join(notes) + "\n"
 
 
@@ -423,8 +433,8 @@ def data_markdown(provenance: dict, lang: str) -> str:
     r = t["data_rows"]
     counts = provenance["counts"]
     per_class = sorted({f"{counts['train'][c]} / {counts['test'][c]}" for c in counts["train"]})
-    rows = [[r["source"], f"`{provenance['source']}`"], [r["layout"], provenance["layout"]],
-            [r["md5"], f"`{provenance['source_md5']}`" if provenance.get("source_md5") else "—"],
+    rows = [[r["source"], f"<code>{literal(provenance['source'])}</code>"], [r["layout"], literal(provenance["layout"])],
+            [r["md5"], f"<code>{literal(provenance['source_md5'])}</code>" if provenance.get("source_md5") else "—"],
             [r["train"], f"{provenance['totals']['train']:,}"], [r["test"], f"{provenance['totals']['test']:,}"],
             [r["per_class"], ", ".join(per_class)], [r["sha"], f"`{provenance['arrays_sha256'][:16]}…`"]]
     note = t["jpeg"] if provenance.get("jpeg_reencoded") else t["official"]
@@ -462,7 +472,7 @@ def facts_markdown(summary: dict, lang: str) -> dict[str, str]:
         "fact_gap.md": t["fact_gap"].format(epochs="/".join(map(str, cnn["epochs"])),
                                             seeds=", ".join(map(str, cnn["seeds"])), cnn=mean_std(cnn["final_test_acc"]),
                                             se=mean_std(se["final_test_acc"]), gap=gap),
-        "fact_time.md": t["fact_time"].format(cnn=t_cnn, se=t_se, pct=100 * (t_se / t_cnn - 1), device=cnn["device"]),
+        "fact_time.md": t["fact_time"].format(cnn=t_cnn, se=t_se, pct=100 * (t_se / t_cnn - 1), device=literal(cnn["device"])),
     }
 
 
@@ -511,7 +521,7 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
     speed, faith = run_dir / "performance" / "speed.json", run_dir / "performance" / "faithfulness.json"
     parts = []
     if speed.exists():
-        b = json.loads(speed.read_text())
+        b = atomic.read_json(speed, "the benchmark record of python -m se_attention.bench")
         rows = []
         for model, m in b["models"].items():
             for name in ("lesson", "ours"):
@@ -520,12 +530,13 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
                              f"{100 * r['images_per_second'] / m['roof_images_per_second']:.0f}%",
                              f"{r['peak_rss_mb']:.0f}", " / ".join(f"{v:.1f}" for v in r["phases_ms"].values())])
         parts.append(table(t["perf_head"], rows) + "\n" + t["perf_note"].format(
-            steps=b["steps"], threads=b["threads"], data=b["data"], device=b["device"], gflops=b["sgemm_gflops"],
+            steps=b["steps"], threads=b["threads"], data=literal(b["data"]), device=literal(b["device"]),
+            gflops=b["sgemm_gflops"],
             speedup=b["speedup"]))
     else:
         parts.append(t["no_bench"])
     if faith.exists():
-        f = json.loads(faith.read_text())
+        f = atomic.read_json(faith, "the faithfulness record of python -m se_attention.bench")
         rows = [[t["model"][r["model"]], t["pipeline"][r["pipeline"]], ", ".join(f"{a:.2f}" for a in r["test_acc"])]
                 for r in f["runs"]]
         last = {(r["model"], r["pipeline"]): r["test_acc"][-1] for r in f["runs"]}
@@ -548,7 +559,7 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
         spec = specificity(probe)
         n_gates = len(probe["gates_sample_1"])
     recipe = next(iter(metrics.values()))[0]["provenance"]["recipe"]
-    provenance = json.loads((run_dir / "data" / "provenance.json").read_text())
+    provenance = atomic.read_json(run_dir / "data" / "provenance.json", "the data provenance of the prepare step")
     summary = summarize(metrics)
     gap = gap_statistics(*paired_final_accuracies(summary)[1:]) if {"cnn", "se"} <= set(models) else None
     written = []
