@@ -25,7 +25,7 @@ try:
     validate_config(config, "config/config.yaml + --configfile/--config overrides")
 except ConfigError as exc:
     raise WorkflowError(str(exc))
-validate(config, schema="config/schema.yaml")
+validate(config, schema="src/se_attention/schema.yaml")
 
 
 include: "rules/common.smk"

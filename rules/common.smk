@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from se_attention import atomic, stamps  # noqa: E402
+from se_attention import atomic, outputs, stamps  # noqa: E402
 from se_attention.config import data_md5, recipe  # noqa: E402
 from se_attention.data import download_name, is_url  # noqa: E402
 

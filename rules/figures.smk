@@ -10,13 +10,8 @@
 
 LOCALES = sorted(str(p) for p in Path("src/se_attention/locales").glob("*.yaml"))
 
-FIGURE_NAMES = ["iteration_loss", "epoch_curves", "feature_maps", "se_block", "gradcam", "per_class_accuracy",
-                "confusion", "seed_band"]
-if "se" in MODELS:
-    FIGURE_NAMES += ["channel_attention", "excitation_lines", "se_rescaling", "gate_distribution"]
-TABLE_NAMES = ["metrics", "seeds", "architecture", "data", "recipe", "cost", "performance"] + (
-    ["fact_se_params", "fact_gap", "fact_time", "gap", "verdict", "literature"] if {"cnn", "se"} <= set(MODELS) else []
-) + (["specificity"] if "se" in MODELS else [])
+FIGURE_NAMES = outputs.figure_names(MODELS)
+TABLE_NAMES = outputs.table_names(MODELS)
 # Written by `python -m se_attention.bench`, outside the workflow: optional, used when present.
 BENCHMARKS = [p for p in (f"{RES}/performance/speed.json", f"{RES}/performance/faithfulness.json") if Path(p).exists()]
 

@@ -167,10 +167,10 @@ def test_seed_band_draws_a_band_only_with_several_seeds(three_seeds, tmp_path, l
     fig = figures.plot_seed_band(figures.load_histories(three_seeds, ["cnn", "se"], seeds), lang)
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     if len(seeds) > 1:
-        assert legend == [figures.TEXT[lang]["band_many"].format(model=m, n=3) for m in ("CNN", "CNN + SE")]
+        assert legend == [figures.TEXT[lang]["band"]["other"].format(model=m, n=3) for m in ("CNN", "CNN + SE")]
         assert len(fig.axes[0].collections) == 2  # one min-max band per model
     else:
-        assert legend == [figures.TEXT[lang]["band_one"].format(model=m) for m in ("CNN", "CNN + SE")]
+        assert legend == [figures.TEXT[lang]["band"]["one"].format(model=m, n=1) for m in ("CNN", "CNN + SE")]
         assert not fig.axes[0].collections
     fig.savefig(tmp_path / "band.png", dpi=40)
     assert (tmp_path / "band.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

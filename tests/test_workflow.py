@@ -32,7 +32,7 @@ def test_smoke_run_writes_results_figures_and_a_bilingual_site(smoke_repo):
     res = repo / "results" / "smoke"
     for lang in ("zh", "en"):
         for name in ("iteration_loss", "epoch_curves", "feature_maps", "channel_attention"):
-            assert (res / "figures" / lang / f"{name}.png").stat().st_size > 10_000
+            assert (res / "views" / "figures" / lang / f"{name}.png").stat().st_size > 10_000
         assert "CNN + SE" in (res / "tables" / lang / "metrics.md").read_text()
     for model in ("cnn", "se"):
         assert (res / "runs" / model / "seed0" / "metrics.json").exists()

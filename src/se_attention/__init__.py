@@ -7,7 +7,6 @@ __version__ = "0.1.0"
 
 # CIFAR-10's official label order; image-folder sources are mapped onto it by name.
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-CLASSES_ZH = ("飞机", "汽车", "鸟", "猫", "鹿", "狗", "青蛙", "马", "船", "卡车")
 
 
 def run_folder(run_dir, model: str, seed: int):

@@ -14,7 +14,8 @@ import yaml
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
 RECIPE_KEYS = ("model", "train", "augment", "normalize")
-SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+# Inside the package, so that a non-editable install (pip install .) can still validate a config.
+SCHEMA = Path(__file__).resolve().parent / "schema.yaml"
 
 
 class ConfigError(ValueError):

@@ -21,101 +21,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import CLASSES, CLASSES_ZH, atomic, run_folder  # noqa: E402
+from . import atomic, run_folder  # noqa: E402
 from .fonts import FontError, use_cjk_font  # noqa: E402
+from .i18n import Texts, plural  # noqa: E402
 
-TEXT = {
-    "en": {
-        "classes": CLASSES,
-        "model": {"cnn": "CNN", "se": "CNN + SE"},
-        "iteration": "iteration (batch)",
-        "loss": "loss",
-        "iter_title": "Training loss of every iteration",
-        "smoothed": "moving average",
-        "epoch": "epoch",
-        "accuracy": "accuracy (%)",
-        "train": "train",
-        "test": "test",
-        "acc_title": "Accuracy per epoch",
-        "loss_title": "Loss per epoch",
-        "input": "input",
-        "true": "true",
-        "pred": "pred.",
-        "channel": "channel",
-        "block": "block",
-        "fm_title": "Feature maps of conv1-conv3 (first {n} channels), same test images in both models",
-        "heat_title": "SE channel attention: mean gate per class and channel",
-        "gate": "mean SE gate",
-        "channels_sorted": "channel (sorted by mean gate over all classes)",
-        "diagram": [("input X", "C×H×W"), ("squeeze", "global avg. pool → C"), ("FC + ReLU", "C → C/r"),
-                    ("FC + sigmoid", "C/r → C"), ("scale", "X · s, per channel"), ("output", "C×H×W")],
-        "diagram_title": "The SE block: squeeze, excitation, scale",
-        "excitation": "excitation",
-        "before_se": "before SE",
-        "after_se": "after SE",
-        "rescale_title": "SE rescaling of one test image ({label}): the 4 most boosted and 4 most suppressed channels "
-                         "of each block, before and after SE (shared colour scale per channel)",
-        "lines_title": "Mean SE gate per channel for a few classes (the SENet paper's Fig. 6 on CIFAR-10)",
-        "all_classes": "all classes",
-        "channel_index": "channel index",
-        "gradcam_title": "Grad-CAM for the predicted class, last block, same test images in both models",
-        "per_class_title": "Test accuracy per class",
-        "confusion_title": "Confusion matrix (row-normalised, %)",
-        "true_class": "true class",
-        "pred_class": "predicted class",
-        "gate_hist_title": "Distribution of SE gates ({n} test images drawn at random)",
-        "count_share": "share of gates",
-        "band_title": "Test accuracy per epoch across seeds",
-        "band_zoom": "last {k} epochs (zoomed)",
-        "band_many": "{model}: mean of {n} seeds, band = min–max",
-        "band_one": "{model} (1 seed)",
-    },
-    "zh": {
-        "classes": CLASSES_ZH,
-        "model": {"cnn": "CNN", "se": "CNN + SE"},
-        "iteration": "迭代次数（批次序号）",
-        "loss": "损失值",
-        "iter_title": "每个迭代的训练损失",
-        "smoothed": "滑动平均",
-        "epoch": "轮次（epoch）",
-        "accuracy": "准确率（%）",
-        "train": "训练",
-        "test": "测试",
-        "acc_title": "每轮准确率",
-        "loss_title": "每轮损失",
-        "input": "输入",
-        "true": "真实",
-        "pred": "预测",
-        "channel": "通道",
-        "block": "卷积块",
-        "fm_title": "conv1-conv3 的特征图（前 {n} 个通道），两个模型使用相同的测试图像",
-        "heat_title": "SE 通道注意力：每个类别、每个通道的平均门控权重",
-        "gate": "SE 平均权重",
-        "channels_sorted": "通道（按所有类别的平均权重排序）",
-        "diagram": [("输入 X", "C×H×W"), ("压缩 squeeze", "全局平均池化 → C"), ("全连接 + ReLU", "C → C/r"),
-                    ("全连接 + sigmoid", "C/r → C"), ("缩放 scale", "X · s，逐通道相乘"), ("输出", "C×H×W")],
-        "diagram_title": "SE 模块：压缩、激励、缩放",
-        "excitation": "激励 excitation",
-        "before_se": "SE 之前",
-        "after_se": "SE 之后",
-        "rescale_title": "一张测试图像（{label}）的 SE 缩放：每个卷积块中权重最高的 4 个通道和最低的 4 个通道，"
-                         "SE 前后对比（同一通道使用相同的颜色范围）",
-        "lines_title": "几个类别在每个通道上的平均 SE 权重（SENet 论文图 6 的 CIFAR-10 版本）",
-        "all_classes": "全部类别",
-        "channel_index": "通道序号",
-        "gradcam_title": "预测类别的 Grad-CAM（最后一个卷积块），两个模型使用相同的测试图像",
-        "per_class_title": "每个类别的测试准确率",
-        "confusion_title": "混淆矩阵（按行归一化，%）",
-        "true_class": "真实类别",
-        "pred_class": "预测类别",
-        "gate_hist_title": "SE 权重的分布（随机抽取的 {n} 张测试图像）",
-        "count_share": "占比",
-        "band_title": "各随机种子的每轮测试准确率",
-        "band_zoom": "最后 {k} 轮（放大）",
-        "band_many": "{model}：{n} 个种子的均值，阴影 = 最小–最大",
-        "band_one": "{model}（1 个种子）",
-    },
-}
+# The words of every figure, per language: locales/<lang>.yaml.
+TEXT = Texts("figures")
 COLORS = {"cnn": "#1f77b4", "se": "#d62728"}
 LINE_CLASSES = (0, 2, 3, 8)  # airplane, bird, cat, ship: two vehicles, two animals
 
@@ -184,7 +95,7 @@ def plot_seed_band(runs: dict[str, list[dict]], lang: str) -> plt.Figure:
     for model, a in acc.items():
         epochs = np.arange(1, a.shape[1] + 1)
         name = t["model"][model]
-        label = t["band_many"].format(model=name, n=len(a)) if len(a) > 1 else t["band_one"].format(model=name)
+        label = plural(t["band"], len(a), model=name)
         for ax in axes:
             ax.plot(epochs, a.mean(0), color=COLORS[model], lw=1.6, label=label)
             if len(a) > 1:

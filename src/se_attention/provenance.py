@@ -7,7 +7,12 @@ import subprocess
 from importlib import metadata
 
 
-def package_versions(names=("torch", "torchvision", "numpy", "matplotlib", "snakemake")) -> dict[str, str | None]:
+# Pillow decodes the JPEG images (its decoder decides the data hash); scipy gives the t quantile and
+# p-values of the report; grad-cam computes the Grad-CAM maps of the probe.
+VERSIONED = ("torch", "torchvision", "numpy", "matplotlib", "snakemake", "pillow", "scipy", "grad-cam")
+
+
+def package_versions(names=VERSIONED) -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in names:
         try:

@@ -1,0 +1,24 @@
+"""The files the figures and report steps write, by name, for a list of models.
+
+One list for the steps and the workflow: rules/figures.smk declares exactly these outputs, and
+figures.draw_all and report.write_reports write exactly these (tests/test_i18n.py checks both).
+"""
+
+from __future__ import annotations
+
+
+def figure_names(models: list[str]) -> list[str]:
+    names = ["iteration_loss", "epoch_curves", "feature_maps", "se_block", "gradcam", "per_class_accuracy",
+             "confusion", "seed_band"]
+    if "se" in models:
+        names += ["channel_attention", "excitation_lines", "se_rescaling", "gate_distribution"]
+    return names
+
+
+def table_names(models: list[str]) -> list[str]:
+    names = ["metrics", "seeds", "architecture", "data", "recipe", "cost", "performance"]
+    if {"cnn", "se"} <= set(models):
+        names += ["fact_se_params", "fact_gap", "fact_time", "gap", "verdict", "literature"]
+    if "se" in models:
+        names += ["specificity"]
+    return names

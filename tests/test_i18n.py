@@ -1,0 +1,85 @@
+"""The catalogues: both languages say the same things with the same fields, and src/ holds no words."""
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+import yaml
+
+from se_attention import i18n
+
+SRC = Path(i18n.__file__).parent
+
+
+def shape(node, path=()):
+    """Every leaf of a catalogue: (key path, kind, fields), where fields are a string's {placeholders}."""
+    if isinstance(node, dict):
+        if set(node) == set(i18n.PLURAL_FORMS):
+            yield path, "plural", tuple(sorted(fields(node["one"]) | fields(node["other"]) | {"n"}))
+            return
+        for key, value in node.items():
+            yield from shape(value, (*path, key))
+    elif isinstance(node, list):
+        yield path, f"list of {len(node)}", tuple(sorted(set().union(*(fields(v) for v in node if isinstance(v, str)))))
+    else:
+        yield path, type(node).__name__, tuple(sorted(fields(node))) if isinstance(node, str) else ()
+
+
+def fields(text: str) -> set[str]:
+    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def differences(a: dict, b: dict) -> list[str]:
+    sa, sb = {p: (k, f) for p, k, f in shape(a)}, {p: (k, f) for p, k, f in shape(b)}
+    out = [f"only in the first: {'.'.join(p)}" for p in sa.keys() - sb.keys()]
+    out += [f"only in the second: {'.'.join(p)}" for p in sb.keys() - sa.keys()]
+    out += [f"{'.'.join(p)}: {sa[p]} against {sb[p]}" for p in sa.keys() & sb.keys() if sa[p] != sb[p]]
+    return sorted(out)
+
+
+def test_the_catalogues_have_the_same_keys_fields_and_plural_forms():
+    langs = i18n.languages()
+    assert langs == ["en", "zh"]
+    for lang in langs[1:]:
+        assert differences(i18n.catalogue(langs[0]), i18n.catalogue(lang)) == []
+
+
+def test_the_check_catches_a_dropped_field_a_missing_key_and_a_lost_plural_form():
+    en = {"gap": "p = {p}, gap {gap:+.2f}", "band": {"one": "{model} (1 seed)", "other": "{model}: {n} seeds"},
+          "head": ["Model", "Seeds"]}
+    zh = {"gap": "差距 {gap:+.2f}", "band": "{model}", "head": ["模型"], "extra": "多余"}
+    found = differences(en, zh)
+    assert "gap: ('str', ('gap', 'p')) against ('str', ('gap',))" in found
+    assert "only in the second: extra" in found
+    assert any(d.startswith("band") for d in found) and any(d.startswith("head") for d in found)
+
+
+def test_every_string_formats_with_its_fields():
+    for lang in i18n.languages():
+        for path, kind, names in shape(i18n.catalogue(lang)):
+            node = i18n.catalogue(lang)
+            for key in path:
+                node = node[key]
+            values = {name: 1 for name in names}
+            for text in (node.values() if kind == "plural" else node if kind.startswith("list") else [node]):
+                if isinstance(text, str):
+                    text.format(**values)  # a broken brace or a format spec that does not fit raises
+
+
+def test_src_holds_no_words_for_readers_in_chinese():
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    offenders = [f"{p.name}:{i}" for p in sorted(SRC.glob("*.py"))
+                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if cjk.search(line)]
+    assert offenders == []
+
+
+def test_a_missing_language_names_the_file_and_the_choices():
+    with pytest.raises(i18n.CatalogueError, match=r"fr\.yaml: no catalogue for language 'fr'; expected one of \['en', 'zh'\]"):
+        i18n.catalogue("fr")
+
+
+def test_plural_picks_the_form_by_count():
+    entry = yaml.safe_load("{one: '{model} (1 seed)', other: '{model}: mean of {n} seeds'}")
+    assert i18n.plural(entry, 1, model="CNN") == "CNN (1 seed)"
+    assert i18n.plural(entry, 3, model="CNN") == "CNN: mean of 3 seeds"
