@@ -1,14 +1,17 @@
 """The benchmark runs end to end on random images (a few steps: this checks the plumbing, not speed)."""
 
 import json
+import math
 import os
 import re
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 
+@pytest.mark.slow
 def test_bench_runs_both_pipelines_in_turns_and_ends_with_the_speedup(tmp_path):
     out = tmp_path / "speed.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
@@ -21,5 +24,7 @@ def test_bench_runs_both_pipelines_in_turns_and_ends_with_the_speedup(tmp_path):
     for model in ("cnn", "se"):
         runs = record["models"][model]
         assert runs["lesson"]["steps"] == runs["ours"]["steps"] == 4
-        assert runs["ratio"] == runs["ours"]["images_per_second"] / runs["lesson"]["images_per_second"]
-    assert float(last.split()[1]) == round(record["speedup"], 2)
+        for pipeline in ("lesson", "ours"):  # measured, not defaulted: a real rate and real phases
+            assert math.isfinite(runs[pipeline]["images_per_second"]) and runs[pipeline]["images_per_second"] > 1
+            assert all(ms > 0 for ms in runs[pipeline]["phases_ms"].values()), runs[pipeline]["phases_ms"]
+    assert float(last.split()[1]) == round(record["speedup"], 2)  # what is printed is what is recorded

@@ -80,7 +80,8 @@ def test_all_figures_draw_in_both_languages(tiny_run, lang):
     assert sorted(p.name for p in written) == sorted(f"{n}.png" for n in outputs.figure_names(["cnn", "se"]))
     for p in written:
         with Image.open(p) as im:
-            assert im.width > 50 and im.height > 50 and len(set(im.convert("L").getdata())) > 8, p  # drawn, not blank
+            darkest, lightest = im.convert("L").getextrema()
+            assert im.width > 50 and im.height > 50 and lightest - darkest > 100, p  # drawn, not blank
 
 
 def test_chinese_labels_use_a_cjk_font():

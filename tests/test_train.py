@@ -9,6 +9,8 @@ import time
 import pytest
 import torch
 
+from se_attention.provenance import VERSIONED
+
 from conftest import ROOT
 from se_attention.train import TrainingError, train
 
@@ -41,7 +43,9 @@ def test_outputs_and_provenance(tmp_path, prepared, smoke_recipe):
     assert saved == json.loads(json.dumps(metrics))
     prov = saved["provenance"]
     assert prov["data"] == {"arrays_sha256": "abc"} and prov["recipe"]["train"]["epochs"] == 1
-    assert torch.__version__.startswith(prov["versions"]["torch"])
+    assert set(prov["versions"]) == {"python", *VERSIONED}  # every package that decides a number
+    assert all(isinstance(v, str) and v[0].isdigit() for v in prov["versions"].values()), prov["versions"]
+    assert len(prov["code_digest"]) == 16  # the training code that made it (se_attention.stamps)
     assert set(prov["git"]) == {"commit", "dirty"}
     history = json.loads((out / "history.json").read_text())
     assert len(history["iter_loss"]) == 200 // 64 + 1  # the last partial batch is a step too
@@ -63,6 +67,7 @@ def test_non_finite_loss_stops_with_epoch_and_step(tmp_path, prepared, smoke_rec
     assert not (tmp_path / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_identical_metrics(tmp_path, prepared, smoke_recipe):
     recipe = short(smoke_recipe, epochs=3)
     cmd = [sys.executable, "-m", "se_attention.train", "--recipe", json.dumps(recipe), "--model", "se", "--seed", "1",
@@ -109,6 +114,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
 def test_freed_memory_is_reused_instead_of_faulted_in_again():
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
@@ -117,3 +123,18 @@ def test_freed_memory_is_reused_instead_of_faulted_in_again():
               for mode in ("default", "keep")}
     # Each step frees and re-allocates ~16 MB; page faults on fresh pages are the cost being removed.
     assert faults["keep"] < 0.2 * faults["default"], faults
+
+
+def test_a_checkpoint_of_other_training_code_is_not_continued(tmp_path, prepared, smoke_recipe, capsys):
+    """Epochs trained by other code must not be mixed with this code's: the resume key holds its digest."""
+    recipe = short(smoke_recipe, epochs=2)
+    fresh = train(recipe, "cnn", 0, prepared, tmp_path / "fresh", CPU, progress=False)
+    out = tmp_path / "resumed"
+    out.mkdir()
+    # What a run killed after epoch 1 under other code leaves: everything matches but the code digest.
+    torch.save({"recipe": recipe, "model_name": "cnn", "seed": 0, "code_digest": "0" * 16, "epoch": 1},
+               out / "resume.pt")
+    again = train(recipe, "cnn", 0, prepared, out, CPU, progress=False)
+    assert "it was written for another recipe, model, seed or training code; starting from epoch 1" in \
+        capsys.readouterr().err
+    assert again["final_test_acc"] == fresh["final_test_acc"] and again["epochs"] == 2

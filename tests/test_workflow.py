@@ -121,6 +121,7 @@ def test_a_new_seed_in_a_clone_trains_only_that_seed(smoke_repo, tmp_path):
     assert "| CNN + SE | 1 |" in (clone / "results/smoke/tables/en/seeds.md").read_text()
 
 
+@pytest.mark.slow
 def test_fresh_clone_builds_the_site_without_data_or_training(tmp_path):
     """A clone has committed results/paper, no dataset and no .snakemake metadata."""
     committed = subprocess.run(["git", "ls-files", "results/paper"], cwd=ROOT, capture_output=True, text=True).stdout

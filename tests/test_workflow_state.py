@@ -13,6 +13,9 @@ from conftest import copy_worktree, snakemake
 from test_workflow import planned_jobs
 
 # site/ is a build product, never committed, and so is the stamp of the pages it was built from.
+# Each test clones the committed state and dry-runs Snakemake two or three times: seconds each.
+pytestmark = pytest.mark.slow
+
 ONLY_THE_SITE = {"code_stamp": 1, "site": 1, "all": 1}
 RETRAIN = {"train", "probe", "prepare", "download"}
 
