@@ -2,7 +2,8 @@
 
 PAGES = sorted(str(p) for p in Path("docs").rglob("*") if p.is_file())
 HOOKS = sorted(str(p) for p in Path("hooks").glob("*.py"))
-NOTEBOOK_STAMPS = {lang: code_stamp(f"notebook_{lang}", None, {}, [f"notebooks/explore.{lang}.ipynb"]) for lang in LANGS}
+NOTEBOOK_STAMPS = {lang: code_stamp(f"notebook_{lang}", "notebook", {"lang": lang}, ["notebooks/explore.ipynb", *LOCALES])
+                   for lang in LANGS}
 
 
 rule notebook:
@@ -17,15 +18,14 @@ rule notebook:
         lang="|".join(LANGS),
     params:
         run_dir=run_dir_of_stamp,
-        notebook="notebooks/explore.{lang}.ipynb",
+        notebook="notebooks/explore.ipynb",
     log:
         f"{RES}/logs/notebook_{{lang}}.log",
     conda:
         "../environment.yml"
     shell:
-        # No timing metadata: re-running on unchanged results then leaves the committed notebook unchanged.
-        "SE_RUN_DIR=$PWD/{params.run_dir:q} jupyter nbconvert --to notebook --execute --ExecutePreprocessor.record_timing=False "
-        "{params.notebook:q} --output-dir {params.run_dir:q}/views/notebooks --output explore.{wildcards.lang}.ipynb > {log:q} 2>&1"
+        "PYTHONPATH=src python -m se_attention.notebook --lang {wildcards.lang} --source {params.notebook:q} "
+        "--run-dir {params.run_dir:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule site:

@@ -83,3 +83,28 @@ def test_plural_picks_the_form_by_count():
     entry = yaml.safe_load("{one: '{model} (1 seed)', other: '{model}: mean of {n} seeds'}")
     assert i18n.plural(entry, 1, model="CNN") == "CNN (1 seed)"
     assert i18n.plural(entry, 3, model="CNN") == "CNN: mean of 3 seeds"
+
+
+def test_the_notebook_is_one_source_run_in_each_language():
+    import nbformat
+
+    from se_attention.notebook import localize
+
+    source = Path(__file__).resolve().parents[1] / "notebooks" / "explore.ipynb"
+    for lang in i18n.languages():
+        notebook = localize(nbformat.read(source, as_version=4), lang)
+        tagged = [c for c in notebook.cells if c.cell_type == "markdown"]
+        assert tagged and all(c.metadata.get("i18n") for c in tagged)  # every Markdown cell has its words
+        assert f"explore.{lang}.ipynb" in tagged[0].source
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    assert all(cjk.search(c.source) for c in localize(nbformat.read(source, as_version=4), "zh").cells
+               if c.cell_type == "markdown")
+
+
+def test_the_executed_chinese_notebook_prints_and_plots_in_chinese():
+    import nbformat
+
+    run = Path(__file__).resolve().parents[1] / "results" / "paper" / "views" / "notebooks"
+    printed = "".join(o.get("text", "") for c in nbformat.read(run / "explore.zh.ipynb", as_version=4).cells
+                      if c.cell_type == "code" for o in c.outputs)
+    assert "通道" in printed and "猫" in printed and "channel" not in printed
