@@ -34,7 +34,7 @@ rule site:
         tables=rules.report.output,
         notebooks=expand(rules.notebook.output, lang=LANGS) if "se" in MODELS else [],
         # The pages, hooks and MkDocs configuration by content: editing a page rebuilds the site.
-        stamp=code_stamp("site", "site", {}, PAGES + HOOKS + ["mkdocs.yml"], folder=SITE_STAMPS),
+        stamp=code_stamp("site", "site", {}, PAGES + HOOKS + ["mkdocs.yml", "package-lock.json"], folder=SITE_STAMPS),
         # Every step's stamp: `snakemake site` in a fresh clone (CI) then also redraws what changed
         # code makes stale, as the default target does. Snakemake plans a missing stamp only for a
         # job that runs anyway, and file times cannot tell (see se_attention.stamps).

@@ -45,10 +45,16 @@ def page():
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        # The site loads MathJax from a CDN; offline, answer that request with an empty script.
+        # Offline, as for a reader behind a firewall: every request to another host is refused and
+        # kept, so a test can say which host a page tried to reach.
         context = browser.new_context()
-        context.route(lambda url: not url.startswith("http://127.0.0.1"),
-                      lambda route: route.fulfill(status=200, body="", content_type="application/javascript"))
+        context.attempted_elsewhere = []
+
+        def refuse(route):
+            context.attempted_elsewhere.append(route.request.url)
+            route.abort()
+
+        context.route(lambda url: not url.startswith("http://127.0.0.1"), refuse)
         yield context.new_page()
         browser.close()
 
@@ -101,3 +107,31 @@ def test_notebook_is_rendered_with_outputs_and_downloadable(page, site_url, lang
     link = page.locator(f'a[href$="explore.{suffix}.ipynb"]').first
     response = page.request.get(link.evaluate("a => a.href"))
     assert response.ok and '"cells"' in response.text()
+
+
+# What a reader would see if an equation did not typeset: its TeX source as text.
+RAW_TEX = ["$$", "\\frac", "\\sigma", "\\sum", "\\mathbb"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["", "en/"])
+@pytest.mark.parametrize("path", PAGES)
+def test_page_paints_fast_typesets_every_equation_and_asks_no_other_host(page, site_url, lang, path):
+    page.context.attempted_elsewhere.clear()
+    page.goto(site_url + lang + path)
+    page.wait_for_load_state("load")
+    paint_ms = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1")
+    assert 0 <= paint_ms < 2000, f"first paint after {paint_ms:.0f} ms"
+    equations = page.locator("article .arithmatex").count()
+    if path == "concepts/":
+        assert equations >= 3, "the SE block's equations are on this page"
+    if equations:
+        page.wait_for_function(
+            "n => document.querySelectorAll('article .arithmatex mjx-container').length >= n", arg=equations,
+            timeout=10_000)
+    text = page.locator("article").inner_text()
+    assert not [tex for tex in RAW_TEX if tex in text], "raw TeX is visible"
+    assert page.context.attempted_elsewhere == [], page.context.attempted_elsewhere
+    weight = page.evaluate("performance.getEntriesByType('resource').reduce((s, r) => s + r.transferSize, 0)"
+                           " + performance.getEntriesByType('navigation')[0].transferSize")
+    print(f"{lang or 'zh/'}{path}: first paint {paint_ms:.0f} ms, {weight / 1024:.0f} KiB, {equations} equations")

@@ -21,7 +21,11 @@ import tempfile
 from pathlib import Path
 
 STAGED = ("docs", "mkdocs.yml", "hooks")
-
+# MathJax, served by the site itself (no CDN: offline, or where a CDN is blocked, equations would
+# stay raw TeX). From the npm package pinned in package.json (`npm ci`): the TeX-to-HTML bundle and
+# the fonts it loads relative to itself.
+MATHJAX = "node_modules/mathjax/es5"
+MATHJAX_FILES = ("tex-chtml.js", "output/chtml/fonts/woff-v2")
 
 def stage(root: Path, run_dir: Path, where: Path) -> Path:
     for name in STAGED:
@@ -30,6 +34,14 @@ def stage(root: Path, run_dir: Path, where: Path) -> Path:
             shutil.copytree(src, where / name)
         elif src.is_file():
             shutil.copy2(src, where / name)
+    mathjax = root / MATHJAX
+    if not (mathjax / MATHJAX_FILES[0]).is_file():
+        raise FileNotFoundError(f"{mathjax / MATHJAX_FILES[0]}: missing; run `npm ci` in the repository "
+                                "(the site serves its own MathJax)")
+    for name in MATHJAX_FILES:
+        src, dst = mathjax / name, where / "docs" / "assets" / "mathjax" / name
+        shutil.copytree(src, dst) if src.is_dir() else (dst.parent.mkdir(parents=True, exist_ok=True),
+                                                        shutil.copy2(src, dst))
     generated = where / "docs" / "generated"
     for part, folder in (("figures", run_dir / "views" / "figures"), ("tables", run_dir / "tables")):
         if not folder.is_dir():
