@@ -115,7 +115,14 @@ def copy_worktree(dest: Path) -> Path:
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
+    link_node_modules(dest)
     return dest
+
+
+def link_node_modules(dest: Path) -> None:
+    """The site's MathJax (npm ci, not committed) for a copy of the repository that builds the site."""
+    if (ROOT / "node_modules").is_dir() and not (dest / "node_modules").exists():
+        (dest / "node_modules").symlink_to(ROOT / "node_modules", target_is_directory=True)
 
 
 def read_json(path: Path):

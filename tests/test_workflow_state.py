@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_worktree, snakemake
+from conftest import copy_worktree, link_node_modules, snakemake
 from test_workflow import planned_jobs
 
 # site/ is a build product, never committed, and so is the stamp of the pages it was built from.
@@ -34,6 +34,7 @@ def committed(tmp_path_factory) -> Path:
 @pytest.fixture
 def clone(committed, tmp_path) -> Path:
     subprocess.run(["git", "clone", "-q", str(committed), str(tmp_path / "clone")], check=True)
+    link_node_modules(tmp_path / "clone")  # what `npm ci` gives a clone (ignored by git)
     return tmp_path / "clone"
 
 
