@@ -12,8 +12,10 @@ template context for these pages is not i18n's, so the finished HTML is correcte
 import os
 import posixpath
 import re
+from pathlib import Path
 
 import mkdocs.plugins
+from mkdocs.structure.files import File
 from mkdocs_jupyter.plugin import NotebookFile
 
 
@@ -21,6 +23,11 @@ from mkdocs_jupyter.plugin import NotebookFile
 def on_files(files, config):
     i18n = config.plugins["i18n"]
     language, default = i18n.current_language, i18n.default_language
+    # The executed notebooks of the run the site shows (see run_results.py): results/<run>/views/notebooks.
+    folder = Path(config["config_file_path"]).resolve().parent / "results" / os.environ.get("SE_RUN", "paper") \
+        / "views" / "notebooks"
+    for path in sorted(folder.glob("[!.]*.ipynb")):
+        files.append(File(path.name, str(folder), config["site_dir"], config["use_directory_urls"]))
     for file in [f for f in files if f.src_uri.endswith(".ipynb")]:
         files.remove(file)
         base, _, locale = file.src_uri[: -len(".ipynb")].rpartition(".")

@@ -143,22 +143,20 @@ def test_a_full_disk_names_the_file_and_leaves_nothing_partial(tiny_disk):
     assert list(tiny_disk.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_interrupted_writes_are_ignored_by_git_and_never_published(tmp_path):
     names = [".metrics.json.k2j3h4.json.part", ".probe.npz.a1b2c3.part.npz", ".seed_band.png.x9y8.part.png"]
     out = subprocess.run(["git", "check-ignore", "--no-index", *[f"results/paper/runs/cnn/seed0/{n}" for n in names]],
                          cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.split() == [f"results/paper/runs/cnn/seed0/{n}" for n in names]
 
-    from se_attention.site import stage
-
-    run = tmp_path / "run"
-    for part in ("views/figures/en", "tables/en", "views/notebooks"):
-        (run / part).mkdir(parents=True)
-    (run / "views/figures/en/a.png").write_bytes(b"png")
-    (run / "views/figures/en" / names[2]).write_bytes(b"half a png")
-    stage(ROOT, run, tmp_path / "staged")
-    staged = {p.name for p in (tmp_path / "staged" / "docs" / "generated").rglob("*")}
-    assert "a.png" in staged and names[2] not in staged
+    repo = copy_worktree(tmp_path / "repo")
+    (repo / "results/paper/views/figures/en" / names[2]).write_bytes(b"half a png")  # a redraw killed mid-write
+    site = tmp_path / "site"
+    env = {**os.environ, "SE_RUN": "paper", "NO_MKDOCS_2_WARNING": "1"}
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-d", str(site)], cwd=repo, env=env, check=True)
+    published = {p.name for p in (site / "generated" / "figures" / "en").iterdir()}
+    assert "seed_band.png" in published and names[2] not in published
 
 
 @pytest.mark.slow

@@ -3,8 +3,10 @@ overrides, edits and undone edits. Each test works in its own `git clone`, so fi
 of a real checkout (git writes files in path order) and `git status` shows every write.
 """
 
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,18 @@ def test_a_page_edit_plans_only_the_site(clone, tmp_path):
     page = clone / "docs" / "index.en.md"
     page.write_text(page.read_text() + "\nOne more sentence.\n")
     assert planned_jobs(clone) == {"code_stamp": 1, "site": 1, "all": 1}
+
+
+def test_plain_mkdocs_builds_the_site_in_a_fresh_clone(clone, tmp_path):
+    """No staging step first: the MkDocs hook reads results/paper/ (SE_RUN) and node_modules/."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    env.pop("SE_RUN", None)
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+                          cwd=clone, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for lang in ("", "en/"):
+        page = (tmp_path / "site" / lang / "results" / "index.html").read_text()
+        assert "generated/figures/" in page and "<table>" in page  # figures and generated tables are in
+        assert (tmp_path / "site" / lang / "explore" / "index.html").exists()
+    assert (tmp_path / "site" / "assets" / "mathjax" / "tex-chtml.js").exists()
+    assert git_status(clone) == ""  # nothing staged into docs/ or anywhere else

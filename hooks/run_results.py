@@ -1,0 +1,71 @@
+"""MkDocs hook: build the site from what a run wrote, so `mkdocs build` and `mkdocs serve` just work.
+
+docs/ holds only hand-written pages. The numbers, figures and executed notebooks come from
+results/<run>/ (SE_RUN chooses the run; `paper`, the committed one, by default), and MathJax from
+node_modules/ (`npm ci`), so that the site asks no other host. Nothing is copied into docs/:
+
+* the generated tables are included by pymdownx.snippets from results/<run>/ ("tables/<lang>/x.md");
+* figures become files at generated/figures/<lang>/x.png and MathJax at assets/mathjax/; the
+  executed notebooks are added by the i18n_notebooks hook, after i18n has sorted the pages (i18n
+  only takes pages from docs/), from the folder ``notebooks_dir`` names;
+* `mkdocs serve` watches results/<run>/, so a redrawn figure or a rewritten table shows at once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mkdocs.plugins
+from mkdocs.exceptions import PluginError
+from mkdocs.structure.files import File
+
+MATHJAX = ("node_modules/mathjax/es5", ("tex-chtml.js", "output/chtml/fonts/woff-v2"))
+
+
+def _root(config) -> Path:
+    return Path(config["config_file_path"]).resolve().parent
+
+
+def run_dir(config) -> Path:
+    run = os.environ.get("SE_RUN", "paper")
+    path = _root(config) / "results" / run
+    for part in ("tables", "views/figures", "views/notebooks"):
+        if not (path / part).is_dir():
+            raise PluginError(f"{path / part}: missing; SE_RUN={run} names a run whose figures, tables and "
+                              "notebooks the workflow has not written (snakemake --cores 4 writes them)")
+    return path
+
+
+def on_config(config):
+    snippets = config["mdx_configs"].setdefault("pymdownx.snippets", {})
+    snippets["base_path"] = [str(run_dir(config))]  # --8<-- "tables/<lang>/<name>.md"
+    return config
+
+
+@mkdocs.plugins.event_priority(50)  # before i18n (-100) and the notebook hook (-1000) sort the files
+def on_files(files, config):
+    run, root = run_dir(config), _root(config)
+    # Not the .<name>.<random>.part.png files a killed write leaves (se_attention.atomic).
+    found = [(f"generated/figures/{p.relative_to(run / 'views' / 'figures').as_posix()}", p)
+             for p in sorted((run / "views" / "figures").rglob("*.png")) if not p.name.startswith(".")]
+    base, names = MATHJAX
+    mathjax = root / base
+    if not (mathjax / names[0]).is_file():
+        raise PluginError(f"{mathjax / names[0]}: missing; run `npm ci` in the repository (the site serves "
+                          "its own MathJax)")
+    for name in names:
+        paths = [mathjax / name] if (mathjax / name).is_file() else sorted((mathjax / name).rglob("*"))
+        found += [(f"assets/mathjax/{p.relative_to(mathjax).as_posix()}", p) for p in paths if p.is_file()]
+    for src_uri, path in found:
+        files.append(File.generated(config, src_uri, abs_src_path=str(path)))
+    return files
+
+
+def notebooks_dir(config) -> Path:
+    return run_dir(config) / "views" / "notebooks"
+
+
+def on_serve(server, config, builder):
+    server.watch(str(run_dir(config)))
+    return server
