@@ -87,8 +87,9 @@ def test_language_switcher_leads_to_the_same_page(page, site_url, path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lang, query, expected", [("", "注意力", "注意力"), ("en/", "excitation", "xcitation")])
-def test_search_finds_words(page, site_url, lang, query, expected):
+@pytest.mark.parametrize("lang, query, expected", [("", "注意力", "注意力"), ("en/", "excitation", "xcitation"),
+                                                   ("", "Grad-CAM", "Grad-CAM"), ("en/", "Grad-CAM", "Grad-CAM")])
+def test_search_finds_words_in_the_page_language_only(page, site_url, lang, query, expected):
     page.goto(site_url + lang)
     page.wait_for_load_state("networkidle")  # the search worker has loaded its index
     page.locator(".md-search__input").first.click()
@@ -96,8 +97,49 @@ def test_search_finds_words(page, site_url, lang, query, expected):
     page.keyboard.press("End")  # a key event makes Material run the query
     results = page.locator(".md-search-result__item")
     results.first.wait_for(timeout=15_000)
-    assert results.count() > 0
     assert expected in page.locator(".md-search-result").inner_text()
+    links = page.eval_on_selector_all(".md-search-result__item > a", "els => els.map(e => e.href)")
+    english = [link.startswith(site_url + "en/") for link in links]
+    assert links and all(english) if lang else not any(english), links
+
+
+@pytest.fixture(scope="module")
+def phone(page):
+    phone = page.context.new_page()
+    phone.set_viewport_size({"width": 390, "height": 844})
+    yield phone
+    phone.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["", "en/"])
+@pytest.mark.parametrize("path", PAGES)
+def test_no_page_is_wider_than_a_phone(phone, site_url, lang, path):
+    """Wide tables and equations scroll inside their own box; the page itself never scrolls sideways."""
+    phone.goto(site_url + lang + path)
+    phone.wait_for_load_state("load")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+@pytest.mark.slow
+def test_a_figure_opens_full_size(page, site_url):
+    page.goto(site_url + "en/results/")
+    figure = page.locator("article a.glightbox img").first
+    figure.click()
+    page.locator(".glightbox-container .gslide-image img").first.wait_for(timeout=5_000)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start, other, heading", [
+    ("en/concepts/#definition-squeeze-excitation-scale", "zh", "定义"),
+    ("concepts/#_2", "en", "Definition"),
+])
+def test_the_language_switcher_keeps_the_place(page, site_url, start, other, heading):
+    page.goto(site_url + start)
+    page.locator(f'a[hreflang="{other}"]').first.evaluate("a => a.click()")
+    page.wait_for_function("() => location.hash && !location.hash.startsWith('#@')")
+    shown = page.evaluate("document.getElementById(decodeURIComponent(location.hash.slice(1))).textContent")
+    assert heading in shown
 
 
 @pytest.mark.slow
