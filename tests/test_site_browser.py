@@ -178,4 +178,7 @@ def test_page_paints_fast_typesets_every_equation_and_asks_no_other_host(page, s
     assert page.attempted_elsewhere == [], page.attempted_elsewhere
     weight = page.evaluate("performance.getEntriesByType('resource').reduce((s, r) => s + r.transferSize, 0)"
                            " + performance.getEntriesByType('navigation')[0].transferSize")
-    print(f"{lang or 'zh/'}{path}: first paint {paint_ms:.0f} ms, {weight / 1024:.0f} KiB, {equations} equations")
+    largest = page.evaluate("performance.getEntriesByType('resource').sort((a, b) => b.encodedBodySize - "
+                            "a.encodedBodySize).slice(0, 3).map(r => [r.name.split('/').pop(), r.encodedBodySize])")
+    print(f"{lang or 'zh/'}{path}: first paint {paint_ms:.0f} ms, {weight / 1024:.0f} KiB, {equations} equations; "
+          "largest: " + ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in largest))
