@@ -6,7 +6,8 @@ import torch
 
 from PIL import Image
 
-from se_attention import figures, outputs, report
+from se_attention import figures, outputs, report, tables
+from se_attention import stats as st
 from se_attention.cnn import build_model
 from se_attention.data import load_npz
 from se_attention.fonts import FontError, use_cjk_font
@@ -127,8 +128,8 @@ def test_reports_read_only_the_metrics_files(tiny_run):
 
 
 def test_mean_std_formatting():
-    assert report.mean_std([70.0]) == "70.00"
-    assert report.mean_std([70.0, 72.0]) == "71.00 ± 1.41"
+    assert tables.mean_std([70.0]) == "70.00"
+    assert tables.mean_std([70.0, 72.0]) == "71.00 ± 1.41"
 
 
 
@@ -164,13 +165,13 @@ def test_class_share_separates_class_driven_from_random_gates(per_class):
     labels = np.repeat(np.arange(10), per_class)
     random_gates = rng.uniform(0, 1, (len(labels), 16))
     class_gates = labels[:, None] / 10 + rng.normal(0, 0.01, (len(labels), 16))
-    assert report.class_share(random_gates, labels) < 0.05  # no inflation, even with 5 images per class
-    assert report.class_share(class_gates, labels) > 0.95
+    assert st.class_share(random_gates, labels) < 0.05  # no inflation, even with 5 images per class
+    assert st.class_share(class_gates, labels) > 0.95
 
 
 def test_specificity_sentence_says_what_the_data_says():
-    assert "rises with depth" in report.specificity_markdown([0.1, 0.2, 0.5], 0, 1000, "en")
-    assert "does not rise steadily" in report.specificity_markdown([0.3, 0.2, 0.5], 0, 1000, "en")
+    assert "rises with depth" in tables.specificity_markdown([0.1, 0.2, 0.5], 0, 1000, "en")
+    assert "does not rise steadily" in tables.specificity_markdown([0.3, 0.2, 0.5], 0, 1000, "en")
 
 
 def test_per_class_accuracy_from_confusion():
@@ -188,7 +189,7 @@ def test_performance_table_reads_the_benchmark_record(tmp_path):
                                          for i, m in enumerate(("cnn", "se"))}}
     (tmp_path / "performance").mkdir()
     (tmp_path / "performance" / "speed.json").write_text(json.dumps(record))
-    en = report.performance_markdown(tmp_path, "en")
+    en = tables.performance_markdown(tmp_path, "en")
     assert "| CNN + SE | ours (batched tensors) | 1001 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
     assert "**Speed-up: 2.50×**" in en and "No faithfulness run has been recorded" in en
 
@@ -199,6 +200,6 @@ def test_faithfulness_note_gives_the_final_difference_per_model(tmp_path):
                                 ("se", "lesson"): 62.0, ("se", "ours"): 61.25}.items()]
     (tmp_path / "performance").mkdir()
     (tmp_path / "performance" / "faithfulness.json").write_text(json.dumps({"epochs": 2, "seed": 0, "runs": runs}))
-    en = report.performance_markdown(tmp_path, "en")
+    en = tables.performance_markdown(tmp_path, "en")
     assert "ours minus the lesson's: CNN +1.50, CNN + SE -0.75 points" in en
-    assert "CNN +1.50, CNN + SE -0.75 个百分点" in report.performance_markdown(tmp_path, "zh")
+    assert "CNN +1.50, CNN + SE -0.75 个百分点" in tables.performance_markdown(tmp_path, "zh")

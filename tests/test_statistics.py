@@ -12,7 +12,8 @@ import yaml
 from PIL import Image
 
 from conftest import copy_worktree, snakemake
-from se_attention import figures, report
+from se_attention import figures, report, tables
+from se_attention import stats as st
 from se_attention.cnn import build_model, parameter_count
 
 # Final test accuracies of three seeds. SE is ahead by 0.92, 0.76, 0.66 points: a gap whose interval excludes 0.
@@ -71,7 +72,7 @@ def one_seed(tmp_path, smoke_recipe):
 
 
 def test_gap_statistics_match_scipy():
-    stats = report.gap_statistics(CNN, SE)
+    stats = st.gap_statistics(CNN, SE)
     gaps = np.subtract(SE, CNN)
     direct = scipy.stats.ttest_rel(SE, CNN)
     assert stats["n"] == 3
@@ -84,35 +85,35 @@ def test_gap_statistics_match_scipy():
 
 
 def test_one_pair_has_no_interval_and_no_test():
-    stats = report.gap_statistics([80.0], [81.0])
+    stats = st.gap_statistics([80.0], [81.0])
     assert stats["mean"] == pytest.approx(1.0)
     assert stats["std"] is None and stats["ci"] is None and stats["p_value"] is None
 
 
 @pytest.mark.parametrize("lang, words", [("en", "Not yet evidence"), ("zh", "尚不构成证据")])
 def test_verdict_with_one_seed_is_not_yet_evidence(lang, words):
-    text = report.gap_verdict(report.gap_statistics([80.82], [81.58]), lang)
+    text = tables.gap_verdict(st.gap_statistics([80.82], [81.58]), lang)
     assert words in text and "+0.76" in text
 
 
 @pytest.mark.parametrize("lang, words", [("en", "SE helps"), ("zh", "SE 有帮助")])
 def test_verdict_when_the_interval_excludes_zero(lang, words):
-    stats = report.gap_statistics(CNN, SE)
+    stats = st.gap_statistics(CNN, SE)
     assert stats["ci"][0] > 0
-    text = report.gap_verdict(stats, lang)
+    text = tables.gap_verdict(stats, lang)
     assert words in text and "[{:+.2f}, {:+.2f}]".format(*stats["ci"]) in text and f"{stats['mean']:.2f}" in text
 
 
 @pytest.mark.parametrize("lang, words", [("en", "SE hurts"), ("zh", "SE 有害")])
 def test_verdict_when_se_is_worse(lang, words):
-    assert words in report.gap_verdict(report.gap_statistics(SE, CNN), lang)
+    assert words in tables.gap_verdict(st.gap_statistics(SE, CNN), lang)
 
 
 @pytest.mark.parametrize("lang, words", [("en", "No detectable difference at 3 seeds"), ("zh", "在 3 个种子下检测不到差异")])
 def test_verdict_when_the_interval_includes_zero(lang, words):
-    stats = report.gap_statistics([80.0, 81.0, 80.5], [81.0, 80.0, 80.7])
+    stats = st.gap_statistics([80.0, 81.0, 80.5], [81.0, 80.0, 80.7])
     assert stats["ci"][0] < 0 < stats["ci"][1]
-    assert words in report.gap_verdict(stats, lang)
+    assert words in tables.gap_verdict(stats, lang)
 
 
 def test_three_seed_tables_show_per_seed_rows_mean_std_and_the_interval(three_seeds):
@@ -149,15 +150,15 @@ def test_one_seed_tables_say_so_in_words_and_print_no_nan(one_seed):
 
 
 def test_literature_table_sets_our_error_beside_the_senet_paper(three_seeds, smoke_recipe):
-    summary = report.summarize(report.load_metrics(three_seeds, ["cnn", "se"], [0, 1, 2]))
-    en = report.literature_markdown(summary, smoke_recipe, "en")
+    summary = st.summarize(report.load_metrics(three_seeds, ["cnn", "se"], [0, 1, 2]))
+    en = tables.literature_markdown(summary, smoke_recipe, "en")
     assert "| ResNet-110 | 6.37 | 5.21 | 1.16 | 18.2 | SENet paper (published) |" in en
     assert "| ResNet-164 | 5.46 | 4.39 | 1.07 | 19.6 | SENet paper (published) |" in en
     base, se = 100 - statistics.mean(CNN), 100 - statistics.mean(SE)
     assert f"| our CNN | {base:.2f} | {se:.2f} | {base - se:.2f} | {100 * (base - se) / base:.1f} | " \
            "this study, mean of 3 seeds |" in en
     assert "arXiv:1709.01507" in en and "without residual connections" in en
-    assert "| 本实验的 CNN |" in report.literature_markdown(summary, smoke_recipe, "zh")
+    assert "| 本实验的 CNN |" in tables.literature_markdown(summary, smoke_recipe, "zh")
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

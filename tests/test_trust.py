@@ -210,7 +210,7 @@ def test_a_hostile_source_name_is_text_in_the_site_not_html():
 
     import markdown
 
-    from se_attention.report import data_markdown
+    from se_attention.tables import data_markdown
 
     provenance = {"source": HOSTILE_NAME, "layout": "image-folder|<b>", "source_md5": None,
                   "counts": {"train": {"cat": 1}, "test": {"cat": 1}}, "totals": {"train": 1, "test": 1},

@@ -1,353 +1,29 @@
-"""Tables for the site, in each language, from the metrics files a run wrote.
+"""Write every table of a run, in each language, from the metrics files it wrote.
 
-    python -m se_attention.report --run-dir results/paper --models cnn se --seeds 0 --langs zh en
+    python -m se_attention.report --run-dir results/paper --models cnn se --seeds 0 1 2 --langs zh en
 
-Writes tables/<lang>/*.md (Markdown fragments the site includes) and summary.json (the same
-numbers, machine-readable). Nothing here is typed by hand: every number comes from
-runs/<model>/seed<k>/metrics.json, data/provenance.json or the model definition, except the SENet
-paper's published CIFAR-10 errors in SENET_CIFAR10_ERROR, which the literature table cites as such.
+stats.py computes, tables.py words; this file reads the run's files and writes the tables.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import statistics
 import sys
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
 
 from . import atomic, run_folder
-from .i18n import Texts, plural
-from .cnn import build_model, multiply_adds, parameter_count
-from .se import SEBlock
-
-CONFIDENCE = 0.95  # level of the confidence interval of the SE - CNN gap
-
-# Literature constants, not results of this study: CIFAR-10 top-1 test error (%) without and with SE
-# blocks, as published in J. Hu, L. Shen, S. Albanie, G. Sun, E. Wu, "Squeeze-and-Excitation Networks",
-# CVPR 2018; extended version IEEE TPAMI 42(8), 2020 (arXiv:1709.01507), CIFAR-10 results table.
-SENET_CIFAR10_ERROR = {
-    "ResNet-110": {"base": 6.37, "se": 5.21},
-    "ResNet-164": {"base": 5.46, "se": 4.39},
-}
-SENET_CITATION = ("J. Hu, L. Shen, S. Albanie, G. Sun, E. Wu, *Squeeze-and-Excitation Networks*, CVPR 2018 / "
-                  "IEEE TPAMI 2020 ([arXiv:1709.01507](https://arxiv.org/abs/1709.01507))")
-
-# The words of every table, per language: locales/<lang>.yaml.
-TEXT = Texts("report")
-
-
-# Characters Markdown or HTML would read as syntax. A value from data or configuration (a source
-# file name, a device string) is written as character references, so it shows as text: no tag, no
-# emphasis, and no `|` that would open a table column.
-_MARKDOWN_SYNTAX = set("\\`*_{}[]()#+!|<>&~$")  # $ opens maths (arithmatex)
-
-
-def literal(value) -> str:
-    """A value from data or configuration, safe to place anywhere in the Markdown we write."""
-    return "".join(f"&#{ord(c)};" if c in _MARKDOWN_SYNTAX else c for c in str(value))
-
-
-def table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def mean_std(values: list[float], digits: int = 2) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+from .i18n import languages
+from .stats import gap_statistics, paired_final_accuracies, specificity, summarize
+from .tables import (SENET_CIFAR10_ERROR, SENET_CITATION, architecture_markdown, cost_markdown, data_markdown,
+                     facts_markdown, gap_markdown, gap_verdict, literature_markdown, metrics_markdown,
+                     performance_markdown, recipe_markdown, seeds_markdown, specificity_markdown)
 
 
 def load_metrics(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
     return {m: [atomic.read_json(run_folder(run_dir, m, s) / "metrics.json", "a training run's metrics")
                 for s in seeds] for m in models}
-
-
-def summarize(metrics: dict[str, list[dict]]) -> dict:
-    out = {}
-    for model, runs in metrics.items():
-        out[model] = {
-            "seeds": [r["seed"] for r in runs],
-            "epochs": sorted({r["epochs"] for r in runs}),
-            "final_test_acc": [r["final_test_acc"] for r in runs],
-            "best_test_acc": [r["best_test_acc"] for r in runs],
-            "best_epoch": [r["best_epoch"] for r in runs],
-            "parameters": runs[0]["parameters"],
-            "seconds_per_epoch": [r["seconds_per_epoch"] for r in runs],
-            "images_per_second": [r["images_per_second"] for r in runs],
-            "device": runs[0]["provenance"]["device"],
-        }
-        out[model]["final_test_acc_mean"] = statistics.mean(out[model]["final_test_acc"])
-    return out
-
-
-def metrics_markdown(summary: dict, recipe_epochs: int, monitor: str, lang: str) -> str:
-    t = TEXT[lang]
-    rows = []
-    for model, s in summary.items():
-        rows.append([t["model"][model], ", ".join(map(str, s["seeds"])), "/".join(map(str, s["epochs"])),
-                     mean_std(s["final_test_acc"]), mean_std(s["best_test_acc"]), f"{s['parameters']:,}",
-                     mean_std(s["seconds_per_epoch"], 1), mean_std(s["images_per_second"], 0)])
-    done = max(e for s in summary.values() for e in s["epochs"])
-    seeds = ", ".join(map(str, next(iter(summary.values()))["seeds"]))
-    notes = [t["epochs_note_full"].format(done=done) if done >= recipe_epochs
-             else t["epochs_note"].format(done=done, recipe=recipe_epochs),
-             plural(t["seeds_note"], seeds.count(",") + 1, seeds=seeds),
-             t["monitor_note"][monitor],
-             t["device_note"].format(device=literal(next(iter(summary.values()))["device"]))]
-    return table(t["metrics_head"], rows) + "\n" + " ".join(notes) + "\n"
-
-
-def seeds_markdown(summary: dict, lang: str) -> str:
-    """One row per model and seed, then each model's mean ± sample std over its seeds."""
-    t = TEXT[lang]
-    rows = []
-    for model, s in summary.items():
-        name = t["model"][model]
-        for seed, final, best, epoch, seconds in zip(s["seeds"], s["final_test_acc"], s["best_test_acc"],
-                                                     s["best_epoch"], s["seconds_per_epoch"]):
-            rows.append([name, seed, f"{final:.2f}", t["best_at"].format(acc=best, epoch=epoch), f"{seconds:.1f}"])
-        n = len(s["seeds"])
-        label = plural(t["mean_row"], n)
-        rows.append([f"**{name}**", label, mean_std(s["final_test_acc"]), mean_std(s["best_test_acc"]),
-                     mean_std(s["seconds_per_epoch"], 1)])
-    return table(t["seeds_head"], rows) + "\n" + t["seeds_table_note"] + "\n"
-
-
-def paired_final_accuracies(summary: dict) -> tuple[list[int], list[float], list[float]]:
-    """Final test accuracies of the CNN and CNN + SE for the seeds both models ran, in seed order."""
-    cnn = dict(zip(summary["cnn"]["seeds"], summary["cnn"]["final_test_acc"]))
-    se = dict(zip(summary["se"]["seeds"], summary["se"]["final_test_acc"]))
-    seeds = sorted(cnn.keys() & se.keys())
-    return seeds, [cnn[s] for s in seeds], [se[s] for s in seeds]
-
-
-def gap_statistics(cnn: list[float], se: list[float], confidence: float = CONFIDENCE) -> dict:
-    """The gap SE - CNN paired by seed: mean, sample std, t interval and paired t-test.
-
-    Pairing removes from the noise what both runs of a seed share (data order, augmentation
-    draws). The interval uses the t distribution with n - 1 degrees of freedom because the std is
-    estimated from the same few pairs. With one pair there is no spread, hence no interval or test:
-    those fields stay None instead of NaN, and every table says so in words.
-    """
-    gaps = [b - a for a, b in zip(cnn, se, strict=True)]
-    if not gaps:
-        raise ValueError("no seed has runs of both models")
-    n, mean = len(gaps), statistics.mean(gaps)
-    stats = {"n": n, "confidence": confidence, "gaps": gaps, "mean": mean, "std": None, "ci": None, "p_value": None}
-    if n < 2:
-        return stats
-    std = statistics.stdev(gaps)
-    half = float(scipy.stats.t.ppf((1 + confidence) / 2, n - 1)) * std / math.sqrt(n)
-    stats.update(std=std, ci=[mean - half, mean + half])
-    if std > 0:  # identical gaps leave the t statistic undefined
-        stats["p_value"] = float(scipy.stats.ttest_rel(se, cnn).pvalue)
-    return stats
-
-
-def format_p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def gap_verdict(stats: dict, lang: str) -> str:
-    """One sentence that says what the paired gap supports: not yet evidence, help, harm or no detectable change."""
-    t = TEXT[lang]
-    if stats["ci"] is None:
-        return t["verdict_one"].format(gap=stats["mean"])
-    lo, hi = stats["ci"]
-    if stats["p_value"] is None:
-        p = t["p_equal_gaps"]
-    else:
-        p = format_p(stats["p_value"])
-        p = p if p.startswith("<") else "= " + p
-    key = "verdict_helps" if lo > 0 else "verdict_hurts" if hi < 0 else "verdict_none"
-    return t[key].format(n=stats["n"], gap=stats["mean"], size=abs(stats["mean"]), lo=lo, hi=hi, p=p,
-                         level=f"{100 * stats['confidence']:g}")
-
-
-def gap_markdown(summary: dict, stats: dict, lang: str) -> str:
-    """The paired gaps per seed, their statistics, how they were computed, and the verdict."""
-    t = TEXT[lang]
-    seeds, cnn, se = paired_final_accuracies(summary)
-    rows = [[seed, f"{c:.2f}", f"{s:.2f}", f"{g:+.2f}"] for seed, c, s, g in zip(seeds, cnn, se, stats["gaps"])]
-    if stats["ci"] is None:
-        spread, interval, p = t["no_spread"], t["no_interval"], t["no_test"]
-    else:
-        spread, interval = f"{stats['std']:.2f}", "[{:+.2f}, {:+.2f}]".format(*stats["ci"])
-        p = t["p_equal_gaps"] if stats["p_value"] is None else format_p(stats["p_value"])
-    head = [h.format(level=f"{100 * stats['confidence']:g}") for h in t["stats_head"]]
-    summary_row = [stats["n"], f"{stats['mean']:+.2f}", spread, interval, p]
-    return (table(t["gap_head"], rows) + "\n" + table(head, [summary_row]) + "\n" + t["gap_note"] + "\n\n"
-            + gap_verdict(stats, lang) + "\n")
-
-
-def literature_markdown(summary: dict, recipe: dict, lang: str) -> str:
-    """Our CIFAR-10 error beside the SENet paper's published ResNet errors, with and without SE."""
-    t = TEXT[lang]
-    seeds, cnn, se = paired_final_accuracies(summary)
-    ours = {"base": 100 - statistics.mean(cnn), "se": 100 - statistics.mean(se)}
-    rows = [error_row(name, errors, t["lit_published"]) for name, errors in SENET_CIFAR10_ERROR.items()]
-    source = plural(t["lit_this_study"], len(seeds))
-    rows.append(error_row(t["lit_ours"], ours, source))
-    note = t["lit_note"].format(citation=SENET_CITATION, blocks=len(recipe["model"]["channels"]),
-                                params=summary["cnn"]["parameters"], se_params=summary["se"]["parameters"],
-                                epochs="/".join(map(str, summary["cnn"]["epochs"])), lr=recipe["train"]["lr"],
-                                seeds=", ".join(map(str, seeds)))
-    return table(t["lit_head"], rows) + "\n" + note + "\n"
-
-
-def error_row(name: str, errors: dict, source: str) -> list[str]:
-    reduction = errors["base"] - errors["se"]
-    return [name, f"{errors['base']:.2f}", f"{errors['se']:.2f}", f"{reduction:.2f}",
-            f"{100 * reduction / errors['base']:.1f}", source]
-
-
-def architecture_markdown(model_config: dict, lang: str) -> str:
-    t = TEXT[lang]
-    cnn, se = build_model("cnn", **model_config), build_model("se", **model_config)
-    rows, side = [], 32
-    for k, (b_cnn, b_se) in enumerate(zip(cnn.blocks, se.blocks), start=1):
-        side //= 2
-        c = b_cnn.conv.out_channels
-        rows.append([t["block"].format(k=k), f"{c}×{side}×{side}", f"{parameter_count(b_cnn):,}",
-                     f"{parameter_count(b_se) - parameter_count(b_se.se):,}"])
-        if isinstance(b_se.se, SEBlock):
-            rows.append([t["se"].format(k=k, c=c, h=b_se.se.fc1.out_features), f"{c}×{side * 2}×{side * 2}", "—",
-                         f"{parameter_count(b_se.se):,}"])
-    for name in ("fc1", "fc2"):
-        layer = getattr(cnn, name)
-        rows.append([f"{name} (linear {layer.in_features} → {layer.out_features})", str(layer.out_features),
-                     f"{parameter_count(layer):,}", f"{parameter_count(getattr(se, name)):,}"])
-    rows.append([t["total"], "", f"**{parameter_count(cnn):,}**", f"**{parameter_count(se):,}**"])
-    rows.append([t["macs"], "", f"{multiply_adds(cnn):,}", f"{multiply_adds(se):,}"])
-    return table(t["arch_head"], rows)
-
-
-def data_markdown(provenance: dict, lang: str) -> str:
-    t = TEXT[lang]
-    r = t["data_rows"]
-    counts = provenance["counts"]
-    per_class = sorted({f"{counts['train'][c]} / {counts['test'][c]}" for c in counts["train"]})
-    rows = [[r["source"], f"<code>{literal(provenance['source'])}</code>"], [r["layout"], literal(provenance["layout"])],
-            [r["md5"], f"<code>{literal(provenance['source_md5'])}</code>" if provenance.get("source_md5") else "—"],
-            [r["train"], f"{provenance['totals']['train']:,}"], [r["test"], f"{provenance['totals']['test']:,}"],
-            [r["per_class"], ", ".join(per_class)], [r["sha"], f"`{provenance['arrays_sha256'][:16]}…`"]]
-    note = t["jpeg"] if provenance.get("jpeg_reencoded") else t["official"]
-    return table(t["data_head"], rows) + "\n" + note + "\n"
-
-
-def recipe_markdown(recipe: dict, lang: str) -> str:
-    t = TEXT[lang]
-    r, tr = t["recipe_rows"], recipe["train"]
-    norm = recipe["normalize"]
-    rows = [
-        [r["epochs"], tr["epochs"]],
-        [r["batch_size"], tr["batch_size"]],
-        [r["lr"], t["adam"].format(lr=tr["lr"])],
-        [r["plateau"], t["plateau"].format(**tr["plateau"])],
-        [r["monitor"], t["monitor_value"][tr["monitor"]].format(n=tr["val_per_class"])],
-        [r["augment"], t["augment_value"].format(**recipe["augment"])],
-        [r["normalize"], f"{tuple(norm['mean'])} / {tuple(norm['std'])}"],
-        [r["loss"], t["loss_value"]],
-    ]
-    return table(t["recipe_head"], rows)
-
-
-def facts_markdown(summary: dict, lang: str) -> dict[str, str]:
-    """One-sentence facts the FAQ quotes; each needs both models in the run."""
-    if not {"cnn", "se"} <= set(summary):
-        return {}
-    t, cnn, se = TEXT[lang], summary["cnn"], summary["se"]
-    extra = se["parameters"] - cnn["parameters"]
-    gap = statistics.mean(se["final_test_acc"]) - statistics.mean(cnn["final_test_acc"])
-    t_cnn, t_se = statistics.mean(cnn["seconds_per_epoch"]), statistics.mean(se["seconds_per_epoch"])
-    return {
-        "fact_se_params.md": t["fact_se_params"].format(extra=extra, base=cnn["parameters"],
-                                                        pct=100 * extra / cnn["parameters"]),
-        "fact_gap.md": t["fact_gap"].format(epochs="/".join(map(str, cnn["epochs"])),
-                                            seeds=", ".join(map(str, cnn["seeds"])), cnn=mean_std(cnn["final_test_acc"]),
-                                            se=mean_std(se["final_test_acc"]), gap=gap),
-        "fact_time.md": t["fact_time"].format(cnn=t_cnn, se=t_se, pct=100 * (t_se / t_cnn - 1), device=literal(cnn["device"])),
-    }
-
-
-def class_share(gates: np.ndarray, labels: np.ndarray) -> float:
-    """Share of each channel's gate variance explained by the class, averaged over channels.
-
-    Omega squared, (SS_between - (k - 1) MS_within) / (SS_total + MS_within): unlike the plain
-    ratio SS_between / SS_total it is not inflated by chance when classes have few images, so
-    gates that ignore the class score about 0 whatever the sample size.
-    """
-    gates = gates.astype(np.float64)
-    classes = np.unique(labels)
-    k, n = len(classes), len(labels)
-    grand = gates.mean(0)
-    total = ((gates - grand) ** 2).sum(0)
-    between = sum(((labels == c).sum() * (gates[labels == c].mean(0) - grand) ** 2 for c in classes))
-    ms_within = (total - between) / max(n - k, 1)
-    omega = (between - (k - 1) * ms_within) / np.where(total + ms_within > 0, total + ms_within, 1)
-    return float(np.clip(omega.mean(), 0, 1))
-
-
-def specificity(probe: dict) -> list[float]:
-    keys = sorted((k for k in probe if k.startswith("gates_sample_")), key=lambda k: int(k.rsplit("_", 1)[1]))
-    labels = probe["labels"][probe["sample_of_gates"]]
-    return [class_share(probe[k], labels) for k in keys]
-
-
-def specificity_markdown(values: list[float], seed: int, n: int, lang: str) -> str:
-    t = TEXT[lang]
-    rises = all(b > a for a, b in zip(values, values[1:]))
-    return t["specificity"].format(values=", ".join(f"{v:.2f}" for v in values),
-                                   blocks=", ".join(str(i + 1) for i in range(len(values))), seed=seed, n=n,
-                                   verdict=t["spec_rises"] if rises else t["spec_flat"])
-
-
-def cost_markdown(summary: dict, model_config: dict, lang: str) -> str:
-    t = TEXT[lang]
-    rows = [[t["model"][m], f"{s['parameters']:,}", f"{multiply_adds(build_model(m, **model_config)):,}",
-             mean_std(s["seconds_per_epoch"], 1), mean_std(s["images_per_second"], 0)] for m, s in summary.items()]
-    return table(t["cost_head"], rows)
-
-
-def performance_markdown(run_dir: Path, lang: str) -> str:
-    """The benchmark and faithfulness records that bench.py wrote, if any."""
-    t = TEXT[lang]
-    speed, faith = run_dir / "performance" / "speed.json", run_dir / "performance" / "faithfulness.json"
-    parts = []
-    if speed.exists():
-        b = atomic.read_json(speed, "the benchmark record of python -m se_attention.bench")
-        rows = []
-        for model, m in b["models"].items():
-            for name in ("lesson", "ours"):
-                r = m[name]
-                rows.append([t["model"][model], t["pipeline"][name], f"{r['images_per_second']:.0f}",
-                             f"{100 * r['images_per_second'] / m['roof_images_per_second']:.0f}%",
-                             f"{r['peak_rss_mb']:.0f}", " / ".join(f"{v:.1f}" for v in r["phases_ms"].values())])
-        parts.append(table(t["perf_head"], rows) + "\n" + t["perf_note"].format(
-            steps=b["steps"], threads=b["threads"], data=literal(b["data"]), device=literal(b["device"]),
-            gflops=b["sgemm_gflops"],
-            speedup=b["speedup"]))
-    else:
-        parts.append(t["no_bench"])
-    if faith.exists():
-        f = atomic.read_json(faith, "the faithfulness record of python -m se_attention.bench")
-        rows = [[t["model"][r["model"]], t["pipeline"][r["pipeline"]], ", ".join(f"{a:.2f}" for a in r["test_acc"])]
-                for r in f["runs"]]
-        last = {(r["model"], r["pipeline"]): r["test_acc"][-1] for r in f["runs"]}
-        diffs = ", ".join(f"{t['model'][m]} {last[m, 'ours'] - last[m, 'lesson']:+.2f}"
-                          for m in dict.fromkeys(r["model"] for r in f["runs"])
-                          if (m, "ours") in last and (m, "lesson") in last)
-        parts.append(table(t["faith_head"], rows) + "\n" + t["faith_note"].format(
-            seed=f["seed"], epochs=f["epochs"], diffs=diffs))
-    else:
-        parts.append(t["no_faith"])
-    return "\n\n".join(parts) + "\n"
 
 
 def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: list[str]) -> list[Path]:
@@ -396,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", required=True, type=Path)
     p.add_argument("--models", nargs="+", required=True)
     p.add_argument("--seeds", nargs="+", type=int, required=True)
-    p.add_argument("--langs", nargs="+", required=True, choices=sorted(TEXT))
+    p.add_argument("--langs", nargs="+", required=True, choices=languages())
     args = p.parse_args(argv)
     try:
         for path in write_reports(args.run_dir, args.models, args.seeds, args.langs):
