@@ -1,11 +1,12 @@
 """MkDocs hook: build the site from what a run wrote, so `mkdocs build` and `mkdocs serve` just work.
 
 docs/ holds only hand-written pages. The numbers, figures and executed notebooks come from
-results/<run>/ (SE_RUN chooses the run; `paper`, the committed one, by default), and MathJax from
-node_modules/ (`npm ci`), so that the site asks no other host. Nothing is copied into docs/:
+results/<run>/ (SE_RUN chooses the run; `paper`, the committed one, by default), and KaTeX's
+stylesheet and fonts from node_modules/ (`npm ci`; hooks/maths.py typesets the equations), so that the
+site asks no other host. Nothing is copied into docs/:
 
 * the generated tables are included by pymdownx.snippets from results/<run>/ ("tables/<lang>/x.md");
-* figures become files at generated/figures/<lang>/x.png and MathJax at assets/mathjax/; the
+* figures become files at generated/figures/<lang>/x.png and KaTeX's CSS and fonts at assets/katex/; the
   executed notebooks are added by the i18n_notebooks hook, after i18n has sorted the pages (i18n
   only takes pages from docs/), from the folder ``notebooks_dir`` names;
 * `mkdocs serve` watches results/<run>/, so a redrawn figure or a rewritten table shows at once.
@@ -20,7 +21,10 @@ import mkdocs.plugins
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File
 
-MATHJAX = ("node_modules/mathjax/es5", ("tex-chtml.js", "output/chtml/fonts/woff-v2"))
+# KaTeX's stylesheet and its woff2 fonts (every browser that runs this site reads woff2; the css names
+# woff and ttf only as fallbacks that are never asked for). The browser loads a font only where an
+# equation uses it.
+KATEX = ("node_modules/katex/dist", ("katex-swap.min.css", "fonts/*.woff2"))
 
 
 def _root(config) -> Path:
@@ -49,14 +53,13 @@ def on_files(files, config):
     # Not the .<name>.<random>.part.png files a killed write leaves (se_attention.atomic).
     found = [(f"generated/figures/{p.relative_to(run / 'views' / 'figures').as_posix()}", p)
              for p in sorted((run / "views" / "figures").rglob("*.png")) if not p.name.startswith(".")]
-    base, names = MATHJAX
-    mathjax = root / base
-    if not (mathjax / names[0]).is_file():
-        raise PluginError(f"{mathjax / names[0]}: missing; run `npm ci` in the repository (the site serves "
-                          "its own MathJax)")
-    for name in names:
-        paths = [mathjax / name] if (mathjax / name).is_file() else sorted((mathjax / name).rglob("*"))
-        found += [(f"assets/mathjax/{p.relative_to(mathjax).as_posix()}", p) for p in paths if p.is_file()]
+    base, patterns = KATEX
+    katex = root / base
+    if not (katex / patterns[0]).is_file():
+        raise PluginError(f"{katex / patterns[0]}: missing; run `npm ci` in the repository (the site serves "
+                          "its own KaTeX stylesheet and fonts)")
+    for pattern in patterns:
+        found += [(f"assets/katex/{p.relative_to(katex).as_posix()}", p) for p in sorted(katex.glob(pattern))]
     for src_uri, path in found:
         files.append(File.generated(config, src_uri, abs_src_path=str(path)))
     return files

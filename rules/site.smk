@@ -48,5 +48,5 @@ rule site:
     conda:
         "../environment.yml"
     shell:
-        # Plain MkDocs; hooks/run_results.py takes results/<run>/ (SE_RUN) and MathJax from node_modules/.
+        # Plain MkDocs; hooks/run_results.py takes results/<run>/ (SE_RUN) and KaTeX from node_modules/.
         "SE_RUN={params.run:q} NO_MKDOCS_2_WARNING=1 mkdocs build --strict -d {output:q} > {log:q} 2>&1"

@@ -9,6 +9,7 @@ import http.server
 import os
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -22,13 +23,21 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 
 
 @pytest.fixture(scope="module")
-def site_url(smoke_repo):  # noqa: F811
-    repo, _ = smoke_repo
+def site_dir(request):
+    """The smoke workflow's site; SE_TEST_SITE=<folder> tests one built already (`mkdocs build -d <folder>`)."""
+    if os.environ.get("SE_TEST_SITE"):
+        return Path(os.environ["SE_TEST_SITE"]).resolve()
+    repo, _ = request.getfixturevalue("smoke_repo")
+    return repo / "site" / "smoke"
+
+
+@pytest.fixture(scope="module")
+def site_url(site_dir):
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
 
-    handler = functools.partial(Quiet, directory=str(repo / "site" / "smoke"))
+    handler = functools.partial(Quiet, directory=str(site_dir))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/"
@@ -157,10 +166,26 @@ def test_notebook_is_rendered_with_outputs_and_downloadable(page, site_url, lang
 RAW_TEX = ["$$", "\\frac", "\\sigma", "\\sum", "\\mathbb"]
 
 
+@pytest.fixture(scope="module")
+def weights(request):
+    """Each page's first paint and weight, printed as one table after the tests (no -s needed)."""
+    rows = []
+    yield rows
+    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if not rows or terminal is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():  # teardown output is captured otherwise
+        terminal.write_line("")
+        terminal.write_line("site weight and first paint (other hosts refused; bytes as served, uncompressed):")
+        for row in rows:
+            terminal.write_line(row)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", ["", "en/"])
 @pytest.mark.parametrize("path", PAGES)
-def test_page_paints_fast_typesets_every_equation_and_asks_no_other_host(page, site_url, lang, path):
+def test_page_paints_fast_typesets_every_equation_and_asks_no_other_host(page, site_url, weights, lang, path):
     page.attempted_elsewhere.clear()
     page.goto(site_url + lang + path)
     page.wait_for_load_state("load")
@@ -169,16 +194,24 @@ def test_page_paints_fast_typesets_every_equation_and_asks_no_other_host(page, s
     equations = page.locator("article .arithmatex").count()
     if path == "concepts/":
         assert equations >= 3, "the SE block's equations are on this page"
+    # Typeset when the site was built (hooks/maths.py): each equation is KaTeX's markup, no error, and
+    # the page's KaTeX stylesheet applies (the MathML copy for screen readers is hidden, not shown twice).
+    typeset = page.evaluate("""() => [...document.querySelectorAll('article .arithmatex')].filter(e =>
+        e.querySelector('.katex-html') && !e.querySelector('.katex-error')
+        && getComputedStyle(e.querySelector('.katex-mathml')).position === 'absolute').length""")
+    assert typeset == equations, f"{equations - typeset} of {equations} equations not typeset"
     if equations:
-        page.wait_for_function(
-            "n => document.querySelectorAll('article .arithmatex mjx-container').length >= n", arg=equations,
-            timeout=10_000)
+        assert page.evaluate("document.fonts.ready.then(() => document.fonts.check('16px KaTeX_Main'))")
     text = page.locator("article").inner_text()
     assert not [tex for tex in RAW_TEX if tex in text], "raw TeX is visible"
-    assert page.attempted_elsewhere == [], page.attempted_elsewhere
-    weight = page.evaluate("performance.getEntriesByType('resource').reduce((s, r) => s + r.transferSize, 0)"
-                           " + performance.getEntriesByType('navigation')[0].transferSize")
+    assert page.attempted_elsewhere == [], f"asked other hosts: {sorted(set(page.attempted_elsewhere))}"
+    # Bytes per page with every asset, as a first visit loads them (a cached file still counts).
+    sizes = page.evaluate("[performance.getEntriesByType('navigation')[0].encodedBodySize, "
+                          "...performance.getEntriesByType('resource').map(r => r.encodedBodySize)]")
     largest = page.evaluate("performance.getEntriesByType('resource').sort((a, b) => b.encodedBodySize - "
                             "a.encodedBodySize).slice(0, 3).map(r => [r.name.split('/').pop(), r.encodedBodySize])")
-    print(f"{lang or 'zh/'}{path}: first paint {paint_ms:.0f} ms, {weight / 1024:.0f} KiB, {equations} equations; "
-          "largest: " + ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in largest))
+    row = (f"{lang or 'zh/'}{path:<13} first paint {paint_ms:5.0f} ms, {sum(sizes) / 1024:5.0f} KiB in "
+           f"{len(sizes):2d} files, {equations} equations; largest: "
+           + ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in largest))
+    weights.append(row)
+    print(row)

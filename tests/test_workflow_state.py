@@ -124,5 +124,9 @@ def test_plain_mkdocs_builds_the_site_in_a_fresh_clone(clone, tmp_path):
         page = (tmp_path / "site" / lang / "results" / "index.html").read_text()
         assert "generated/figures/" in page and "<table>" in page  # figures and generated tables are in
         assert (tmp_path / "site" / lang / "explore" / "index.html").exists()
-    assert (tmp_path / "site" / "assets" / "mathjax" / "tex-chtml.js").exists()
+    assert (tmp_path / "site" / "assets" / "katex" / "katex-swap.min.css").exists()
+    concepts = (tmp_path / "site" / "concepts" / "index.html").read_text()
+    # Equations typeset at build time (hooks/maths.py): none left as TeX for the browser.
+    assert 'class="katex-display"' in concepts and 'class="arithmatex">\\(' not in concepts
+    assert 'class="arithmatex">\\[' not in concepts
     assert git_status(clone) == ""  # nothing staged into docs/ or anywhere else

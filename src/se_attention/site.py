@@ -5,7 +5,7 @@
     python -m se_attention.site build --run smoke --out site/smoke   # the same, never half-written
 
 The MkDocs hook hooks/run_results.py takes the figures, tables and executed notebooks from
-results/<run>/ and MathJax from node_modules/ (`npm ci`); docs/ holds only hand-written pages.
+results/<run>/, and hooks/maths.py typesets the equations with KaTeX from node_modules/ (`npm ci`); docs/ holds only hand-written pages.
 This module only adds what a workflow wants around `mkdocs build`: the finished site replaces
 --out in one rename, so a failed build leaves the last good one.
 """
