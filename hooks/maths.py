@@ -40,8 +40,15 @@ const katex = require(process.argv[1]);
 let input = "";
 process.stdin.on("data", (chunk) => (input += chunk));
 process.stdin.on("end", () => {
-  const out = JSON.parse(input).map(([tex, displayMode]) =>
-    katex.renderToString(tex, { displayMode, throwOnError: true, strict: "error", output: "htmlAndMathml" }));
+  const out = [];
+  for (const [tex, displayMode] of JSON.parse(input)) {
+    try {
+      out.push(katex.renderToString(tex, { displayMode, throwOnError: true, strict: "error", output: "htmlAndMathml" }));
+    } catch (error) {
+      process.stderr.write(`${error.message}\n  in: ${tex}\n`);
+      process.exitCode = 1;
+    }
+  }
   process.stdout.write(JSON.stringify(out));
 });
 """
@@ -51,7 +58,7 @@ def _root(config) -> Path:
     return Path(config["config_file_path"]).resolve().parent
 
 
-def render(equations: list[tuple[str, bool]], root: Path) -> list[str]:
+def render(equations: list[tuple[str, bool]], root: Path, where: str = "") -> list[str]:
     katex = root / "node_modules" / "katex"
     if not (katex / "package.json").is_file():
         raise PluginError(f"{katex}: missing; run `npm ci` in the repository (equations are typeset with KaTeX "
@@ -62,7 +69,7 @@ def render(equations: list[tuple[str, bool]], root: Path) -> list[str]:
     except FileNotFoundError:
         raise PluginError("node: not found; Node.js 20 typesets the equations (see package.json)") from None
     if done.returncode != 0:
-        raise PluginError(f"KaTeX could not typeset an equation: {done.stderr.strip().splitlines()[-1:]}")
+        raise PluginError(f"KaTeX could not typeset {where or 'an equation'}:\n{done.stderr.strip()}")
     return json.loads(done.stdout)
 
 
@@ -71,7 +78,8 @@ def on_post_page(output, page, config):
     found = list(EQUATION.finditer(output))
     if not found:
         return output
-    typeset = iter(render([(html.unescape(m.group(3)).strip(), m.group(2) == "[") for m in found], _root(config)))
+    equations = [(html.unescape(m.group(3)).strip(), m.group(2) == "[") for m in found]
+    typeset = iter(render(equations, _root(config), where=f"an equation of {page.file.src_uri}"))
     output = EQUATION.sub(lambda m: f'<{m.group(1)} class="arithmatex">{next(typeset)}</{m.group(1)}>', output)
     css = posixpath.relpath(CSS, posixpath.dirname(page.file.dest_uri))
     return output.replace("</head>", f'<link rel="stylesheet" href="{css}">\n</head>', 1)
