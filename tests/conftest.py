@@ -120,7 +120,7 @@ def copy_worktree(dest: Path) -> Path:
 
 
 def link_node_modules(dest: Path) -> None:
-    """The site's MathJax (npm ci, not committed) for a copy of the repository that builds the site."""
+    """KaTeX for the site build (npm ci, not committed) for a copy of the repository that builds the site."""
     if (ROOT / "node_modules").is_dir() and not (dest / "node_modules").exists():
         (dest / "node_modules").symlink_to(ROOT / "node_modules", target_is_directory=True)
 
