@@ -1,11 +1,9 @@
 """The catalogues: both languages say the same things with the same fields, and src/ holds no words."""
 
 import re
-import string
 from pathlib import Path
 
 import pytest
-import yaml
 
 from se_attention import i18n
 
@@ -16,7 +14,7 @@ def shape(node, path=()):
     """Every leaf of a catalogue: (key path, kind, fields), where fields are a string's {placeholders}."""
     if isinstance(node, dict):
         if set(node) == set(i18n.PLURAL_FORMS):
-            yield path, "plural", tuple(sorted(fields(node["one"]) | fields(node["other"]) | {"n"}))
+            yield path, "plural", tuple(sorted(fields(node["one"]) | fields(node["other"]) | {"count"}))
             return
         for key, value in node.items():
             yield from shape(value, (*path, key))
@@ -26,8 +24,7 @@ def shape(node, path=()):
         yield path, type(node).__name__, tuple(sorted(fields(node))) if isinstance(node, str) else ()
 
 
-def fields(text: str) -> set[str]:
-    return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(text) if name}
+fields = i18n.fields_of
 
 
 def differences(a: dict, b: dict) -> list[str]:
@@ -80,9 +77,31 @@ def test_a_missing_language_names_the_file_and_the_choices():
 
 
 def test_plural_picks_the_form_by_count():
-    entry = yaml.safe_load("{one: '{model} (1 seed)', other: '{model}: mean of {n} seeds'}")
-    assert i18n.plural(entry, 1, model="CNN") == "CNN (1 seed)"
-    assert i18n.plural(entry, 3, model="CNN") == "CNN: mean of 3 seeds"
+    assert i18n.text("en", "figures.band", count=1, model="CNN") == "CNN (1 seed)"
+    assert i18n.text("en", "figures.band", count=3, model="CNN") == "CNN: mean of 3 seeds, band = min–max"
+    assert i18n.text("zh", "report.lit_this_study", count=3) == "本实验，3 个种子的均值"
+    with pytest.raises(i18n.CatalogueError, match=r"en\.yaml: 'figures\.band' is a plural; pass count="):
+        i18n.text("en", "figures.band", model="CNN")
+
+
+def test_a_missing_key_names_the_file_and_the_key():
+    with pytest.raises(i18n.CatalogueError, match=r"zh\.yaml: no key 'report\.model\.resnet' \('resnet' is not under "
+                                                  r"report\.model\)"):
+        i18n.text("zh", "report.model.resnet")
+    with pytest.raises(i18n.CatalogueError, match=r"en\.yaml: no key 'report\.model\.resnet'"):
+        i18n.Words("en", "report")["model"]["resnet"]
+
+
+def test_a_field_not_given_names_the_file_the_key_and_the_field():
+    with pytest.raises(i18n.CatalogueError, match=r"en\.yaml: 'report\.verdict_none' needs the field\(s\) \['p'\]"):
+        i18n.text("en", "report.verdict_none", n=3, gap=0.1, lo=-0.2, hi=0.4, level=95)
+
+
+def test_words_format_lists_and_read_nested_entries():
+    w = i18n.Words("en", "report")
+    assert w("stats_head", level=95)[3] == "95% CI of the mean gap (t, n − 1 df)"
+    assert w["model"]["se"] == "CNN + SE" and w["metrics_head"][0] == "Model"
+    assert w("adam", lr=0.001) == i18n.text("en", "report.adam", lr=0.001) == "Adam, learning rate 0.001"
 
 
 def test_the_notebook_is_one_source_run_in_each_language():

@@ -15,6 +15,7 @@ from conftest import copy_worktree, snakemake
 from se_attention import figures, report, tables
 from se_attention import stats as st
 from se_attention.cnn import build_model, parameter_count
+from se_attention.i18n import text
 
 # Final test accuracies of three seeds. SE is ahead by 0.92, 0.76, 0.66 points: a gap whose interval excludes 0.
 CNN = [80.10, 80.82, 79.95]
@@ -169,10 +170,10 @@ def test_seed_band_draws_a_band_only_with_several_seeds(three_seeds, tmp_path, l
     fig = figures.plot_seed_band(figures.load_histories(three_seeds, ["cnn", "se"], seeds), lang)
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     if len(seeds) > 1:
-        assert legend == [figures.TEXT[lang]["band"]["other"].format(model=m, n=3) for m in ("CNN", "CNN + SE")]
+        assert legend == [text(lang, "figures.band", count=3, model=m) for m in ("CNN", "CNN + SE")]
         assert len(fig.axes[0].collections) == 2  # one min-max band per model
     else:
-        assert legend == [figures.TEXT[lang]["band"]["one"].format(model=m, n=1) for m in ("CNN", "CNN + SE")]
+        assert legend == [text(lang, "figures.band", count=1, model=m) for m in ("CNN", "CNN + SE")]
         assert not fig.axes[0].collections
     fig.savefig(tmp_path / "band.png", dpi=40)
     with Image.open(tmp_path / "band.png") as im:  # drawn, not a blank canvas

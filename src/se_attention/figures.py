@@ -23,10 +23,8 @@ import numpy as np  # noqa: E402
 
 from . import atomic, run_folder  # noqa: E402
 from .fonts import FontError, use_cjk_font  # noqa: E402
-from .i18n import Texts, plural  # noqa: E402
+from .i18n import Words, languages  # noqa: E402
 
-# The words of every figure, per language: locales/<lang>.yaml.
-TEXT = Texts("figures")
 COLORS = {"cnn": "#1f77b4", "se": "#d62728"}
 LINE_CLASSES = (0, 2, 3, 8)  # airplane, bird, cat, ship: two vehicles, two animals
 
@@ -37,7 +35,7 @@ def moving_average(x: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot_iteration_loss(histories: dict[str, dict], lang: str) -> plt.Figure:
-    t = TEXT[lang]
+    t = Words(lang, "figures")
     fig, ax = plt.subplots(figsize=(10, 4))
     for model, h in histories.items():
         loss = np.asarray(h["iter_loss"])
@@ -54,7 +52,7 @@ def plot_iteration_loss(histories: dict[str, dict], lang: str) -> plt.Figure:
 
 
 def plot_epoch_curves(histories: dict[str, dict], lang: str) -> plt.Figure:
-    t = TEXT[lang]
+    t = Words(lang, "figures")
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 4.2))
     for model, h in histories.items():
         ep = [r["epoch"] for r in h["epochs"]]
@@ -87,7 +85,7 @@ def plot_seed_band(runs: dict[str, list[dict]], lang: str) -> plt.Figure:
     afford, min and max are what a reader can check against the per-seed table. The zoomed panel
     makes a gap of a point or less visible, which the scale of the whole run flattens.
     """
-    t = TEXT[lang]
+    t = Words(lang, "figures")
     acc = {model: accuracy_by_seed(histories) for model, histories in runs.items()}
     last = max(a.shape[1] for a in acc.values())
     zoom_from = max(1, last - max(last // 3, 5) + 1)
@@ -95,13 +93,13 @@ def plot_seed_band(runs: dict[str, list[dict]], lang: str) -> plt.Figure:
     for model, a in acc.items():
         epochs = np.arange(1, a.shape[1] + 1)
         name = t["model"][model]
-        label = plural(t["band"], len(a), model=name)
+        label = t("band", count=len(a), model=name)
         for ax in axes:
             ax.plot(epochs, a.mean(0), color=COLORS[model], lw=1.6, label=label)
             if len(a) > 1:
                 ax.fill_between(epochs, a.min(0), a.max(0), color=COLORS[model], alpha=0.2, lw=0)
     axes[0].set(xlabel=t["epoch"], ylabel=t["accuracy"], title=t["band_title"])
-    axes[1].set(xlabel=t["epoch"], ylabel=t["accuracy"], title=t["band_zoom"].format(k=last - zoom_from + 1),
+    axes[1].set(xlabel=t["epoch"], ylabel=t["accuracy"], title=t("band_zoom", k=last - zoom_from + 1),
                 xlim=(zoom_from - 0.5, last + 0.5), ylim=_visible_range(acc.values(), zoom_from))
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -134,7 +132,7 @@ def _channel_grid(maps: np.ndarray, channels: int) -> np.ndarray:
 
 def plot_feature_maps(probes: dict[str, dict], lang: str, channels: int, images: int = 3) -> plt.Figure:
     """Rows: (test image, model); columns: the input, then conv1..conv3 outputs as the lesson hooks them."""
-    t = TEXT[lang]
+    t = Words(lang, "figures")
     models = list(probes)
     first = probes[models[0]]
     n_img = min(images, len(first["sample_index"]))
@@ -155,7 +153,7 @@ def plot_feature_maps(probes: dict[str, dict], lang: str, channels: int, images:
                     ax.set_title(f"conv{b}", fontsize=10)
             for ax in row:
                 ax.axis("off")
-    fig.suptitle(t["fm_title"].format(n=channels), fontsize=11)
+    fig.suptitle(t("fm_title", n=channels), fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -166,7 +164,7 @@ def plot_channel_attention(probe: dict, lang: str) -> plt.Figure:
     Columns are sorted by the gate's mean over all classes, so a class-specific channel shows as
     a column that breaks the gradient; the CIFAR-10 counterpart of the SENet paper's Fig. 6.
     """
-    t = TEXT[lang]
+    t = Words(lang, "figures")
     keys = _gate_keys(probe, "gates_class_mean_")
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.8), squeeze=False, layout="constrained",
                              gridspec_kw={"width_ratios": [probe[k].shape[1] ** 0.5 for k in keys]})
@@ -194,7 +192,7 @@ def _gate_keys(probe: dict, prefix: str) -> list[str]:
 
 def plot_se_rescaling(probe: dict, lang: str, image: int = 0, per_side: int = 4) -> plt.Figure:
     """Before/after SE maps of the most boosted and most suppressed channels, per block."""
-    t = TEXT[lang]
+    t = Words(lang, "figures")
     blocks = [int(k.rsplit("_", 1)[1]) for k in _gate_keys(probe, "sample_gates_")]
     cols = 2 * per_side
     fig = plt.figure(figsize=(1.35 * cols + 2.2, 2.9 * len(blocks)), layout="constrained")
@@ -219,13 +217,13 @@ def plot_se_rescaling(probe: dict, lang: str, image: int = 0, per_side: int = 4)
                     a.set_title(f"#{ch} s={gates[ch]:.2f}", fontsize=7)
                 if j == 0:
                     a.set_ylabel(f"{t['block']} {b}\n{name}", fontsize=7)
-    fig.suptitle(t["rescale_title"].format(label=label), fontsize=9)
+    fig.suptitle(t("rescale_title", label=label), fontsize=9)
     return fig
 
 
 def plot_excitation_lines(probe: dict, lang: str, classes=LINE_CLASSES) -> plt.Figure:
     """Mean gate per channel (x: channel index) for a few classes, one panel per SE block."""
-    t = TEXT[lang]
+    t = Words(lang, "figures")
     keys = _gate_keys(probe, "gates_class_mean_")
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.4), squeeze=False, layout="constrained")
     counts = np.bincount(probe["labels"], minlength=10)
@@ -249,7 +247,7 @@ def _overlay(image: np.ndarray, cam: np.ndarray) -> np.ndarray:
 
 def plot_gradcam(probes: dict[str, dict], lang: str) -> plt.Figure:
     """Rows: test images; columns: the image, then each model's Grad-CAM for its predicted class."""
-    t = TEXT[lang]
+    t = Words(lang, "figures")
     models = list(probes)
     first = probes[models[0]]
     n = len(first["sample_index"])
@@ -274,7 +272,7 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
 
 
 def plot_per_class_accuracy(probes: dict[str, dict], lang: str) -> plt.Figure:
-    t = TEXT[lang]
+    t = Words(lang, "figures")
     fig, ax = plt.subplots(figsize=(10, 3.8), layout="constrained")
     width = 0.8 / len(probes)
     for j, (model, p) in enumerate(probes.items()):
@@ -289,7 +287,7 @@ def plot_per_class_accuracy(probes: dict[str, dict], lang: str) -> plt.Figure:
 
 
 def plot_confusion(probes: dict[str, dict], lang: str) -> plt.Figure:
-    t = TEXT[lang]
+    t = Words(lang, "figures")
     fig, axes = plt.subplots(1, len(probes), figsize=(6.2 * len(probes), 5.4), squeeze=False, layout="constrained")
     for ax, (model, p) in zip(axes[0], probes.items()):
         cm = p["confusion"].astype(float)
@@ -306,7 +304,7 @@ def plot_confusion(probes: dict[str, dict], lang: str) -> plt.Figure:
 
 
 def plot_gate_distribution(probe: dict, lang: str) -> plt.Figure:
-    t = TEXT[lang]
+    t = Words(lang, "figures")
     keys = _gate_keys(probe, "gates_sample_")
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False, sharey=True,
                              layout="constrained")
@@ -318,7 +316,7 @@ def plot_gate_distribution(probe: dict, lang: str) -> plt.Figure:
             ax.axvline(v, color="grey", lw=0.6, ls=":")
         ax.set(title=f"{t['block']} {key.rsplit('_', 1)[1]}", xlabel=t["gate"])
     axes[0][0].set_ylabel(t["count_share"])
-    fig.suptitle(t["gate_hist_title"].format(n=len(probe[keys[0]])), fontsize=10)
+    fig.suptitle(t("gate_hist_title", n=len(probe[keys[0]])), fontsize=10)
     return fig
 
 
@@ -326,7 +324,7 @@ def plot_se_diagram(lang: str) -> plt.Figure:
     """The SE block as a flow of boxes; the skip arrow carries X to the scaling step."""
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    t = TEXT[lang]
+    t = Words(lang, "figures")
     fig, ax = plt.subplots(figsize=(11, 2.6))
     ax.set_xlim(0, 6)
     ax.set_ylim(-0.6, 1.3)
@@ -400,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", required=True)
     p.add_argument("--seed", type=int, required=True, help="which seed's run the figures show")
     p.add_argument("--seeds", type=int, nargs="+", help="the seeds the across-seed figure shows (default: --seed)")
-    p.add_argument("--lang", required=True, choices=sorted(TEXT))
+    p.add_argument("--lang", required=True, choices=languages())
     p.add_argument("--channels-shown", type=int, default=8)
     p.add_argument("--dpi", type=int, default=120)
     args = p.parse_args(argv)

@@ -17,20 +17,15 @@ import sys
 from pathlib import Path
 
 from . import atomic
-from .i18n import CatalogueError, catalogue
+from .i18n import text
 
 
 def localize(notebook, lang: str):
     """The notebook with every tagged Markdown cell in ``lang``."""
-    words = catalogue(lang)["notebook"]
     for cell in notebook.cells:
         key = cell.metadata.get("i18n")
         if cell.cell_type == "markdown" and key:
-            try:
-                cell.source = words[f"md_{key}"].format(lang=lang)
-            except KeyError:
-                raise CatalogueError(f"locales/{lang}.yaml: no key notebook.md_{key} for a cell of the notebook") \
-                    from None
+            cell.source = text(lang, f"notebook.md_{key}", lang=lang)
     notebook.metadata["language_info"] = {"name": "python"}
     return notebook
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import atomic
 from .cnn import build_model, multiply_adds, parameter_count
-from .i18n import Texts, plural
+from .i18n import Words
 from .se import SEBlock
 from .stats import paired_final_accuracies
 
@@ -30,8 +30,6 @@ SENET_CITATION = ("J. Hu, L. Shen, S. Albanie, G. Sun, E. Wu, *Squeeze-and-Excit
                   "IEEE TPAMI 2020 ([arXiv:1709.01507](https://arxiv.org/abs/1709.01507))")
 
 
-# The words of every table, per language: locales/<lang>.yaml.
-TEXT = Texts("report")
 
 
 # Characters Markdown or HTML would read as syntax. A value from data or configuration (a source
@@ -58,33 +56,33 @@ def mean_std(values: list[float], digits: int = 2) -> str:
 
 
 def metrics_markdown(summary: dict, recipe_epochs: int, monitor: str, lang: str) -> str:
-    t = TEXT[lang]
+    t = Words(lang, "report")
     rows = []
     for model, s in summary.items():
         rows.append([t["model"][model], ", ".join(map(str, s["seeds"])), "/".join(map(str, s["epochs"])),
                      mean_std(s["final_test_acc"]), mean_std(s["best_test_acc"]), f"{s['parameters']:,}",
                      mean_std(s["seconds_per_epoch"], 1), mean_std(s["images_per_second"], 0)])
     done = max(e for s in summary.values() for e in s["epochs"])
-    seeds = ", ".join(map(str, next(iter(summary.values()))["seeds"]))
-    notes = [t["epochs_note_full"].format(done=done) if done >= recipe_epochs
-             else t["epochs_note"].format(done=done, recipe=recipe_epochs),
-             plural(t["seeds_note"], seeds.count(",") + 1, seeds=seeds),
+    seeds = next(iter(summary.values()))["seeds"]
+    notes = [t("epochs_note_full", done=done) if done >= recipe_epochs
+             else t("epochs_note", done=done, recipe=recipe_epochs),
+             t("seeds_note", count=len(seeds), seeds=", ".join(map(str, seeds))),
              t["monitor_note"][monitor],
-             t["device_note"].format(device=literal(next(iter(summary.values()))["device"]))]
+             t("device_note", device=literal(next(iter(summary.values()))["device"]))]
     return table(t["metrics_head"], rows) + "\n" + " ".join(notes) + "\n"
 
 
 def seeds_markdown(summary: dict, lang: str) -> str:
     """One row per model and seed, then each model's mean ± sample std over its seeds."""
-    t = TEXT[lang]
+    t = Words(lang, "report")
     rows = []
     for model, s in summary.items():
         name = t["model"][model]
         for seed, final, best, epoch, seconds in zip(s["seeds"], s["final_test_acc"], s["best_test_acc"],
                                                      s["best_epoch"], s["seconds_per_epoch"]):
-            rows.append([name, seed, f"{final:.2f}", t["best_at"].format(acc=best, epoch=epoch), f"{seconds:.1f}"])
+            rows.append([name, seed, f"{final:.2f}", t("best_at", acc=best, epoch=epoch), f"{seconds:.1f}"])
         n = len(s["seeds"])
-        label = plural(t["mean_row"], n)
+        label = t("mean_row", count=n)
         rows.append([f"**{name}**", label, mean_std(s["final_test_acc"]), mean_std(s["best_test_acc"]),
                      mean_std(s["seconds_per_epoch"], 1)])
     return table(t["seeds_head"], rows) + "\n" + t["seeds_table_note"] + "\n"
@@ -96,9 +94,9 @@ def format_p(p: float) -> str:
 
 def gap_verdict(stats: dict, lang: str) -> str:
     """One sentence that says what the paired gap supports: not yet evidence, help, harm or no detectable change."""
-    t = TEXT[lang]
+    t = Words(lang, "report")
     if stats["ci"] is None:
-        return t["verdict_one"].format(gap=stats["mean"])
+        return t("verdict_one", gap=stats["mean"])
     lo, hi = stats["ci"]
     if stats["p_value"] is None:
         p = t["p_equal_gaps"]
@@ -106,13 +104,13 @@ def gap_verdict(stats: dict, lang: str) -> str:
         p = format_p(stats["p_value"])
         p = p if p.startswith("<") else "= " + p
     key = "verdict_helps" if lo > 0 else "verdict_hurts" if hi < 0 else "verdict_none"
-    return t[key].format(n=stats["n"], gap=stats["mean"], size=abs(stats["mean"]), lo=lo, hi=hi, p=p,
-                         level=f"{100 * stats['confidence']:g}")
+    return t(key, n=stats["n"], gap=stats["mean"], size=abs(stats["mean"]), lo=lo, hi=hi, p=p,
+             level=f"{100 * stats['confidence']:g}")
 
 
 def gap_markdown(summary: dict, stats: dict, lang: str) -> str:
     """The paired gaps per seed, their statistics, how they were computed, and the verdict."""
-    t = TEXT[lang]
+    t = Words(lang, "report")
     seeds, cnn, se = paired_final_accuracies(summary)
     rows = [[seed, f"{c:.2f}", f"{s:.2f}", f"{g:+.2f}"] for seed, c, s, g in zip(seeds, cnn, se, stats["gaps"])]
     if stats["ci"] is None:
@@ -120,7 +118,7 @@ def gap_markdown(summary: dict, stats: dict, lang: str) -> str:
     else:
         spread, interval = f"{stats['std']:.2f}", "[{:+.2f}, {:+.2f}]".format(*stats["ci"])
         p = t["p_equal_gaps"] if stats["p_value"] is None else format_p(stats["p_value"])
-    head = [h.format(level=f"{100 * stats['confidence']:g}") for h in t["stats_head"]]
+    head = t("stats_head", level=f"{100 * stats['confidence']:g}")
     summary_row = [stats["n"], f"{stats['mean']:+.2f}", spread, interval, p]
     return (table(t["gap_head"], rows) + "\n" + table(head, [summary_row]) + "\n" + t["gap_note"] + "\n\n"
             + gap_verdict(stats, lang) + "\n")
@@ -128,16 +126,16 @@ def gap_markdown(summary: dict, stats: dict, lang: str) -> str:
 
 def literature_markdown(summary: dict, recipe: dict, lang: str) -> str:
     """Our CIFAR-10 error beside the SENet paper's published ResNet errors, with and without SE."""
-    t = TEXT[lang]
+    t = Words(lang, "report")
     seeds, cnn, se = paired_final_accuracies(summary)
     ours = {"base": 100 - statistics.mean(cnn), "se": 100 - statistics.mean(se)}
     rows = [error_row(name, errors, t["lit_published"]) for name, errors in SENET_CIFAR10_ERROR.items()]
-    source = plural(t["lit_this_study"], len(seeds))
+    source = t("lit_this_study", count=len(seeds))
     rows.append(error_row(t["lit_ours"], ours, source))
-    note = t["lit_note"].format(citation=SENET_CITATION, blocks=len(recipe["model"]["channels"]),
-                                params=summary["cnn"]["parameters"], se_params=summary["se"]["parameters"],
-                                epochs="/".join(map(str, summary["cnn"]["epochs"])), lr=recipe["train"]["lr"],
-                                seeds=", ".join(map(str, seeds)))
+    note = t("lit_note", citation=SENET_CITATION, blocks=len(recipe["model"]["channels"]),
+             params=summary["cnn"]["parameters"], se_params=summary["se"]["parameters"],
+             epochs="/".join(map(str, summary["cnn"]["epochs"])), lr=recipe["train"]["lr"],
+             seeds=", ".join(map(str, seeds)))
     return table(t["lit_head"], rows) + "\n" + note + "\n"
 
 
@@ -148,16 +146,16 @@ def error_row(name: str, errors: dict, source: str) -> list[str]:
 
 
 def architecture_markdown(model_config: dict, lang: str) -> str:
-    t = TEXT[lang]
+    t = Words(lang, "report")
     cnn, se = build_model("cnn", **model_config), build_model("se", **model_config)
     rows, side = [], 32
     for k, (b_cnn, b_se) in enumerate(zip(cnn.blocks, se.blocks), start=1):
         side //= 2
         c = b_cnn.conv.out_channels
-        rows.append([t["block"].format(k=k), f"{c}×{side}×{side}", f"{parameter_count(b_cnn):,}",
+        rows.append([t("block", k=k), f"{c}×{side}×{side}", f"{parameter_count(b_cnn):,}",
                      f"{parameter_count(b_se) - parameter_count(b_se.se):,}"])
         if isinstance(b_se.se, SEBlock):
-            rows.append([t["se"].format(k=k, c=c, h=b_se.se.fc1.out_features), f"{c}×{side * 2}×{side * 2}", "—",
+            rows.append([t("se", k=k, c=c, h=b_se.se.fc1.out_features), f"{c}×{side * 2}×{side * 2}", "—",
                          f"{parameter_count(b_se.se):,}"])
     for name in ("fc1", "fc2"):
         layer = getattr(cnn, name)
@@ -169,7 +167,7 @@ def architecture_markdown(model_config: dict, lang: str) -> str:
 
 
 def data_markdown(provenance: dict, lang: str) -> str:
-    t = TEXT[lang]
+    t = Words(lang, "report")
     r = t["data_rows"]
     counts = provenance["counts"]
     per_class = sorted({f"{counts['train'][c]} / {counts['test'][c]}" for c in counts["train"]})
@@ -182,16 +180,16 @@ def data_markdown(provenance: dict, lang: str) -> str:
 
 
 def recipe_markdown(recipe: dict, lang: str) -> str:
-    t = TEXT[lang]
+    t = Words(lang, "report")
     r, tr = t["recipe_rows"], recipe["train"]
     norm = recipe["normalize"]
     rows = [
         [r["epochs"], tr["epochs"]],
         [r["batch_size"], tr["batch_size"]],
-        [r["lr"], t["adam"].format(lr=tr["lr"])],
-        [r["plateau"], t["plateau"].format(**tr["plateau"])],
-        [r["monitor"], t["monitor_value"][tr["monitor"]].format(n=tr["val_per_class"])],
-        [r["augment"], t["augment_value"].format(**recipe["augment"])],
+        [r["lr"], t("adam", lr=tr["lr"])],
+        [r["plateau"], t("plateau", **tr["plateau"])],
+        [r["monitor"], t(f"monitor_value.{tr['monitor']}", n=tr["val_per_class"])],
+        [r["augment"], t("augment_value", **recipe["augment"])],
         [r["normalize"], f"{tuple(norm['mean'])} / {tuple(norm['std'])}"],
         [r["loss"], t["loss_value"]],
     ]
@@ -202,30 +200,30 @@ def facts_markdown(summary: dict, lang: str) -> dict[str, str]:
     """One-sentence facts the FAQ quotes; each needs both models in the run."""
     if not {"cnn", "se"} <= set(summary):
         return {}
-    t, cnn, se = TEXT[lang], summary["cnn"], summary["se"]
+    t, cnn, se = Words(lang, "report"), summary["cnn"], summary["se"]
     extra = se["parameters"] - cnn["parameters"]
     gap = statistics.mean(se["final_test_acc"]) - statistics.mean(cnn["final_test_acc"])
     t_cnn, t_se = statistics.mean(cnn["seconds_per_epoch"]), statistics.mean(se["seconds_per_epoch"])
     return {
-        "fact_se_params.md": t["fact_se_params"].format(extra=extra, base=cnn["parameters"],
-                                                        pct=100 * extra / cnn["parameters"]),
-        "fact_gap.md": t["fact_gap"].format(epochs="/".join(map(str, cnn["epochs"])),
-                                            seeds=", ".join(map(str, cnn["seeds"])), cnn=mean_std(cnn["final_test_acc"]),
-                                            se=mean_std(se["final_test_acc"]), gap=gap),
-        "fact_time.md": t["fact_time"].format(cnn=t_cnn, se=t_se, pct=100 * (t_se / t_cnn - 1), device=literal(cnn["device"])),
+        "fact_se_params.md": t("fact_se_params", extra=extra, base=cnn["parameters"],
+                               pct=100 * extra / cnn["parameters"]),
+        "fact_gap.md": t("fact_gap", epochs="/".join(map(str, cnn["epochs"])), seeds=", ".join(map(str, cnn["seeds"])),
+                         cnn=mean_std(cnn["final_test_acc"]), se=mean_std(se["final_test_acc"]), gap=gap),
+        "fact_time.md": t("fact_time", cnn=t_cnn, se=t_se, pct=100 * (t_se / t_cnn - 1),
+                          device=literal(cnn["device"])),
     }
 
 
 def specificity_markdown(values: list[float], seed: int, n: int, lang: str) -> str:
-    t = TEXT[lang]
+    t = Words(lang, "report")
     rises = all(b > a for a, b in zip(values, values[1:]))
-    return t["specificity"].format(values=", ".join(f"{v:.2f}" for v in values),
-                                   blocks=", ".join(str(i + 1) for i in range(len(values))), seed=seed, n=n,
-                                   verdict=t["spec_rises"] if rises else t["spec_flat"])
+    return t("specificity", values=", ".join(f"{v:.2f}" for v in values),
+             blocks=", ".join(str(i + 1) for i in range(len(values))), seed=seed, n=n,
+             verdict=t["spec_rises"] if rises else t["spec_flat"])
 
 
 def cost_markdown(summary: dict, model_config: dict, lang: str) -> str:
-    t = TEXT[lang]
+    t = Words(lang, "report")
     rows = [[t["model"][m], f"{s['parameters']:,}", f"{multiply_adds(build_model(m, **model_config)):,}",
              mean_std(s["seconds_per_epoch"], 1), mean_std(s["images_per_second"], 0)] for m, s in summary.items()]
     return table(t["cost_head"], rows)
@@ -233,7 +231,7 @@ def cost_markdown(summary: dict, model_config: dict, lang: str) -> str:
 
 def performance_markdown(run_dir: Path, lang: str) -> str:
     """The benchmark and faithfulness records that bench.py wrote, if any."""
-    t = TEXT[lang]
+    t = Words(lang, "report")
     speed, faith = run_dir / "performance" / "speed.json", run_dir / "performance" / "faithfulness.json"
     parts = []
     if speed.exists():
@@ -245,10 +243,9 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
                 rows.append([t["model"][model], t["pipeline"][name], f"{r['images_per_second']:.0f}",
                              f"{100 * r['images_per_second'] / m['roof_images_per_second']:.0f}%",
                              f"{r['peak_rss_mb']:.0f}", " / ".join(f"{v:.1f}" for v in r["phases_ms"].values())])
-        parts.append(table(t["perf_head"], rows) + "\n" + t["perf_note"].format(
-            steps=b["steps"], threads=b["threads"], data=literal(b["data"]), device=literal(b["device"]),
-            gflops=b["sgemm_gflops"],
-            speedup=b["speedup"]))
+        parts.append(table(t["perf_head"], rows) + "\n" + t(
+            "perf_note", steps=b["steps"], threads=b["threads"], data=literal(b["data"]),
+            device=literal(b["device"]), gflops=b["sgemm_gflops"], speedup=b["speedup"]))
     else:
         parts.append(t["no_bench"])
     if faith.exists():
@@ -259,8 +256,8 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
         diffs = ", ".join(f"{t['model'][m]} {last[m, 'ours'] - last[m, 'lesson']:+.2f}"
                           for m in dict.fromkeys(r["model"] for r in f["runs"])
                           if (m, "ours") in last and (m, "lesson") in last)
-        parts.append(table(t["faith_head"], rows) + "\n" + t["faith_note"].format(
-            seed=f["seed"], epochs=f["epochs"], diffs=diffs))
+        parts.append(table(t["faith_head"], rows) + "\n" + t(
+            "faith_note", seed=f["seed"], epochs=f["epochs"], diffs=diffs))
     else:
         parts.append(t["no_faith"])
     return "\n\n".join(parts) + "\n"
