@@ -203,3 +203,47 @@ def test_faithfulness_note_gives_the_final_difference_per_model(tmp_path):
     en = tables.performance_markdown(tmp_path, "en")
     assert "ours minus the lesson's: CNN +1.50, CNN + SE -0.75 points" in en
     assert "CNN +1.50, CNN + SE -0.75 个百分点" in tables.performance_markdown(tmp_path, "zh")
+
+
+@pytest.fixture
+def paper_copy(tmp_path):
+    """The committed paper run's inputs to figures and report, in a folder a test may break."""
+    import shutil
+
+    from conftest import ROOT
+
+    run = tmp_path / "paper"
+    shutil.copytree(ROOT / "results" / "paper", run, ignore=shutil.ignore_patterns("views", "logs", "model.pt"))
+    return run
+
+
+def test_a_truncated_history_is_one_line_naming_the_file(paper_copy, capsys):
+    history = paper_copy / "runs" / "cnn" / "seed0" / "history.json"
+    history.write_text(history.read_text()[:300])  # what a full disk or a killed copy leaves
+    assert figures.main(["--run-dir", str(paper_copy), "--models", "cnn", "se", "--seed", "0",
+                         "--lang", "en", "--dpi", "20"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {history}: expected a training run's history, found unreadable or truncated")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (paper_copy / "views").exists()  # nothing drawn from half a run
+
+
+def test_a_truncated_probe_and_a_metrics_file_without_a_key_are_named(paper_copy, capsys):
+    args = ["--run-dir", str(paper_copy), "--models", "cnn", "se", "--seeds", "0", "--langs", "en"]
+    probe = paper_copy / "runs" / "se" / "seed0" / "probe.npz"
+    probe.write_bytes(probe.read_bytes()[:1000])
+    assert report.main(args) == 1
+    assert f"error: {probe}: expected the SE model's probe, found unreadable or truncated" in capsys.readouterr().err
+    metrics = paper_copy / "runs" / "cnn" / "seed0" / "metrics.json"
+    record = json.loads(metrics.read_text())
+    del record["final_test_acc"]
+    metrics.write_text(json.dumps(record))
+    assert report.main(args) == 1
+    assert f"error: {metrics}: expected a training run's metrics, but it has no 'final_test_acc'" in \
+        capsys.readouterr().err
+
+
+def test_a_model_the_catalogue_lacks_is_named_with_the_file():
+    with pytest.raises(KeyError, match=r"en\.yaml: no key 'report\.model\.resnet'"):
+        tables.cost_markdown({"resnet": {"parameters": 1, "seconds_per_epoch": [1.0], "images_per_second": [1.0]}},
+                             {}, "en")

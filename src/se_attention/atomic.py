@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -87,16 +87,42 @@ class UnreadableFile(ValueError):
     """A results file that is missing, truncated or not what its reader expects; names the file."""
 
 
-def read_json(path: str | os.PathLike, expected: str = "a JSON file") -> Any:
+RECOVER = "restore it with `git checkout -- <file>` or rerun the step that writes it"
+
+
+def read_json(path: str | os.PathLike, expected: str = "a JSON file", keys: Iterable[str] = ()) -> Any:
     """Read what ``write_json`` wrote; a missing or truncated file raises one line naming it.
 
     json's own message ("Expecting ',' delimiter: line 19868") does not say which file; a
     learner with a dozen results files needs the name, what was expected and how to recover.
+    ``keys`` are the top-level entries the reader needs: a file without them is named too, instead
+    of a bare KeyError far from the read.
     """
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UnreadableFile(f"{path}: file not found; expected {expected}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UnreadableFile(f"{path}: expected {expected}, found unreadable or truncated content ({exc}); "
-                             "restore it with `git checkout -- <file>` or rerun the step that writes it") from None
+                             f"{RECOVER}") from None
+    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise UnreadableFile(f"{path}: expected {expected}, but it has no {', '.join(map(repr, missing))}; {RECOVER}")
+    return obj
+
+
+def read_npz(path: str | os.PathLike, expected: str = "a NumPy archive") -> dict[str, Any]:
+    """Every array of what ``save_npz`` wrote, read into memory; a missing or truncated file names itself."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    try:
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise UnreadableFile(f"{path}: file not found; expected {expected}") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise UnreadableFile(f"{path}: expected {expected}, found unreadable or truncated content ({exc}); "
+                             f"{RECOVER}") from None

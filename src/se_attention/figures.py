@@ -348,16 +348,12 @@ def plot_se_diagram(lang: str) -> plt.Figure:
 
 
 def load_histories(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
-    return {m: [atomic.read_json(run_folder(run_dir, m, s) / "history.json", "a training run's history")
-                for s in seeds] for m in models}
+    return {m: [atomic.read_json(run_folder(run_dir, m, s) / "history.json", "a training run's history",
+                                 ("epochs", "iter_loss")) for s in seeds] for m in models}
 
 
 def load_probes(run_dir: Path, models: list[str], seed: int) -> dict[str, dict]:
-    probes = {}
-    for model in models:
-        with np.load(run_folder(run_dir, model, seed) / "probe.npz") as f:
-            probes[model] = {k: f[k] for k in f.files}
-    return probes
+    return {m: atomic.read_npz(run_folder(run_dir, m, seed) / "probe.npz", "a trained model's probe") for m in models}
 
 
 def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: int, dpi: int,

@@ -11,8 +11,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from . import atomic, run_folder
 from .i18n import languages
 from .stats import gap_statistics, paired_final_accuracies, specificity, summarize
@@ -21,8 +19,14 @@ from .tables import (SENET_CIFAR10_ERROR, SENET_CITATION, architecture_markdown,
                      performance_markdown, recipe_markdown, seeds_markdown, specificity_markdown)
 
 
+# What the tables read from each file: a file without one of these is named, not a bare KeyError.
+METRICS_KEYS = ("seed", "epochs", "final_test_acc", "best_test_acc", "best_epoch", "parameters", "seconds_per_epoch",
+                "images_per_second", "provenance")
+PROVENANCE_KEYS = ("source", "layout", "counts", "totals", "arrays_sha256")
+
+
 def load_metrics(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
-    return {m: [atomic.read_json(run_folder(run_dir, m, s) / "metrics.json", "a training run's metrics")
+    return {m: [atomic.read_json(run_folder(run_dir, m, s) / "metrics.json", "a training run's metrics", METRICS_KEYS)
                 for s in seeds] for m in models}
 
 
@@ -30,12 +34,12 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
     metrics = load_metrics(run_dir, models, seeds)
     spec = None
     if "se" in models:
-        with np.load(run_folder(run_dir, "se", seeds[0]) / "probe.npz") as f:
-            probe = {k: f[k] for k in f.files}
+        probe = atomic.read_npz(run_folder(run_dir, "se", seeds[0]) / "probe.npz", "the SE model's probe")
         spec = specificity(probe)
         n_gates = len(probe["gates_sample_1"])
     recipe = next(iter(metrics.values()))[0]["provenance"]["recipe"]
-    provenance = atomic.read_json(run_dir / "data" / "provenance.json", "the data provenance of the prepare step")
+    provenance = atomic.read_json(run_dir / "data" / "provenance.json", "the data provenance of the prepare step",
+                                  PROVENANCE_KEYS)
     summary = summarize(metrics)
     gap = gap_statistics(*paired_final_accuracies(summary)[1:]) if {"cnn", "se"} <= set(models) else None
     written = []

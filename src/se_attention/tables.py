@@ -171,10 +171,13 @@ def data_markdown(provenance: dict, lang: str) -> str:
     r = t["data_rows"]
     counts = provenance["counts"]
     per_class = sorted({f"{counts['train'][c]} / {counts['test'][c]}" for c in counts["train"]})
-    rows = [[r["source"], f"<code>{literal(provenance['source'])}</code>"], [r["layout"], literal(provenance["layout"])],
-            [r["md5"], f"<code>{literal(provenance['source_md5'])}</code>" if provenance.get("source_md5") else "—"],
+    md5 = provenance.get("source_md5")
+    rows = [[r["source"], f"<code>{literal(provenance['source'])}</code>"],
+            [r["layout"], literal(provenance["layout"])],
+            [r["md5"], f"<code>{literal(md5)}</code>" if md5 else "—"],
             [r["train"], f"{provenance['totals']['train']:,}"], [r["test"], f"{provenance['totals']['test']:,}"],
-            [r["per_class"], ", ".join(per_class)], [r["sha"], f"`{provenance['arrays_sha256'][:16]}…`"]]
+            [r["per_class"], literal(", ".join(per_class))],
+            [r["sha"], f"<code>{literal(provenance['arrays_sha256'][:16])}…</code>"]]
     note = t["jpeg"] if provenance.get("jpeg_reencoded") else t["official"]
     return table(t["data_head"], rows) + "\n" + note + "\n"
 
@@ -235,7 +238,8 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
     speed, faith = run_dir / "performance" / "speed.json", run_dir / "performance" / "faithfulness.json"
     parts = []
     if speed.exists():
-        b = atomic.read_json(speed, "the benchmark record of python -m se_attention.bench")
+        b = atomic.read_json(speed, "the benchmark record of python -m se_attention.bench",
+                             ("models", "steps", "threads", "data", "device", "sgemm_gflops", "speedup"))
         rows = []
         for model, m in b["models"].items():
             for name in ("lesson", "ours"):
@@ -244,12 +248,13 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
                              f"{100 * r['images_per_second'] / m['roof_images_per_second']:.0f}%",
                              f"{r['peak_rss_mb']:.0f}", " / ".join(f"{v:.1f}" for v in r["phases_ms"].values())])
         parts.append(table(t["perf_head"], rows) + "\n" + t(
-            "perf_note", steps=b["steps"], threads=b["threads"], data=literal(b["data"]),
+            "perf_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
             device=literal(b["device"]), gflops=b["sgemm_gflops"], speedup=b["speedup"]))
     else:
         parts.append(t["no_bench"])
     if faith.exists():
-        f = atomic.read_json(faith, "the faithfulness record of python -m se_attention.bench")
+        f = atomic.read_json(faith, "the faithfulness record of python -m se_attention.bench",
+                             ("runs", "seed", "epochs"))
         rows = [[t["model"][r["model"]], t["pipeline"][r["pipeline"]], ", ".join(f"{a:.2f}" for a in r["test_acc"])]
                 for r in f["runs"]]
         last = {(r["model"], r["pipeline"]): r["test_acc"][-1] for r in f["runs"]}
@@ -257,7 +262,7 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
                           for m in dict.fromkeys(r["model"] for r in f["runs"])
                           if (m, "ours") in last and (m, "lesson") in last)
         parts.append(table(t["faith_head"], rows) + "\n" + t(
-            "faith_note", seed=f["seed"], epochs=f["epochs"], diffs=diffs))
+            "faith_note", seed=literal(f["seed"]), epochs=literal(f["epochs"]), diffs=diffs))
     else:
         parts.append(t["no_faith"])
     return "\n\n".join(parts) + "\n"
