@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from se_attention import atomic, outputs, stamps  # noqa: E402
+from se_attention import atomic, attention, outputs, stamps  # noqa: E402
 from se_attention.config import data_md5, recipe  # noqa: E402
 from se_attention.data import download_name, is_url  # noqa: E402
 
@@ -23,14 +23,14 @@ SITE_STAMPS = f"site/.code-hashes/{RUN}"
 STAMP_TEXT = {}
 
 
-def code_stamp(step, module, settings, files=(), folder=f"{RES}/code-hashes"):
+def code_stamp(step, module, settings, files=(), folder=f"{RES}/code-hashes", extra_modules=()):
     """The path of the stamp of ``step``'s code and settings; see se_attention.stamps.
 
     Pure: parsing the workflow (dry runs, refused runs, overrides) writes nothing. The path is
     named by the digest, so a changed module or setting is a missing stamp; code_stamp writes it,
     and the step that takes it as input runs again.
     """
-    text = stamps.stamp_text(module, settings, files, root=Path(workflow.basedir))
+    text = stamps.stamp_text(module, settings, files, root=Path(workflow.basedir), extra_modules=extra_modules)
     name = stamps.stamp_name(step, text)
     STAMP_TEXT[name] = (folder, text)
     return f"{folder}/{name}"

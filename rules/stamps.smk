@@ -6,7 +6,7 @@ rule code_stamp:
         "{folder}/{name}",
     wildcard_constraints:
         folder=f"{RES}/code-hashes|{SITE_STAMPS}",
-        name=r"[a-z_]+-[0-9a-f]{16}\.txt",
+        name=r"[a-z0-9_]+-[0-9a-f]{16}\.txt",
     params:
         text=lambda wildcards: STAMP_TEXT[wildcards.name][1],
     log:

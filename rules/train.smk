@@ -3,13 +3,20 @@
 # was made from.
 
 RUN_DIR = f"{RES}/runs/{{model}}/seed{{seed}}"
+# One training stamp per model: its code is the training code plus its own attention module, so
+# adding a module to the zoo plans that module's runs and retrains nothing else.
+TRAIN_STAMPS = {
+    model: code_stamp(f"train_{model}", "train", {**recipe(config), "attention": attention.stamp_settings(model)},
+                      extra_modules=attention.stamp_modules(model))
+    for model in MODELS
+}
 
 
 rule train:
     input:
         # The provenance, not the npz: see data.smk.
         provenance=PROVENANCE,
-        stamp=code_stamp("train", "train", recipe(config)),
+        stamp=lambda wildcards: TRAIN_STAMPS[wildcards.model],
     output:
         model=f"{RUN_DIR}/model.pt",
         history=f"{RUN_DIR}/history.json",

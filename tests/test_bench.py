@@ -28,3 +28,20 @@ def test_bench_runs_both_pipelines_in_turns_and_ends_with_the_speedup(tmp_path):
             assert math.isfinite(runs[pipeline]["images_per_second"]) and runs[pipeline]["images_per_second"] > 1
             assert all(ms > 0 for ms in runs[pipeline]["phases_ms"].values()), runs[pipeline]["phases_ms"]
     assert float(last.split()[1]) == round(record["speedup"], 2)  # what is printed is what is recorded
+    # Medians over rounds, with their spread; the machine named by model and instruction set.
+    for model in ("cnn", "se"):
+        spread = record["models"][model]["ratio_spread"]
+        assert spread["rounds"] == 2 and spread["q1"] <= spread["median"] <= spread["q3"]
+        assert spread["median"] == record["models"][model]["ratio"]
+    assert record["speedup"] == min(record["models"][m]["ratio"] for m in ("cnn", "se"))
+    assert record["se_cnn_step_ratio"]["median"] > 0 and isinstance(record["trustworthy"], bool)
+    assert record["cpu_isa"] and record["cpu_isa"] in record["device"] and record["cpu_model"] in record["device"]
+    assert ("too wide to trust" in done.stdout) == (not record["trustworthy"])
+
+
+def test_median_spread_of_rounds():
+    from se_attention.bench import median_spread
+
+    s = median_spread([1.0, 2.0, 3.0, 4.0, 100.0])
+    assert s["median"] == 3.0 and s["q1"] == 2.0 and s["q3"] == 4.0 and s["relative_spread"] == 2 / 3
+    assert median_spread([2.5])["relative_spread"] == 0.0

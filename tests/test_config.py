@@ -26,7 +26,8 @@ def test_shipped_configs_are_valid():
     ("colour: red\n", "<top level>", "'colour' was unexpected"),
     ("train: {epochs: ten}\n", "train.epochs", "'ten' is not of type 'integer'"),
     ("train: {epochs: -1}\n", "train.epochs", "less than the minimum of 1"),
-    ("models: [cnn, resnet]\n", "models.1", "'resnet' is not one of ['cnn', 'se']"),
+    ("models: [cnn, resnet]\n", "models", "expected names from ['cnn', 'se', 'se_after_pool', 'eca', 'cbam', 'spatial']; found ['resnet']"),
+    ("models: [cnn, 'se; rm -rf']\n", "models.1", "does not match"),
     ("train: {monitor: valid}\n", "train.monitor", "is not one of ['test', 'val']"),
     ("data_md5: 1234\n", "data_md5", "is not valid under any of the given schemas"),
 ])

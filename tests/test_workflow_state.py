@@ -75,10 +75,55 @@ def test_looking_at_a_change_and_undoing_it_plans_nothing(clone):
     se = clone / "src" / "se_attention" / "se.py"
     se.write_text(se.read_text() + "\nEDITED = True\n")
     jobs = planned_jobs(clone)
-    assert jobs["train"] == 6 and jobs["probe"] == 2 and "prepare" not in jobs, jobs
+    # The SE module is the se model's alone: its three runs retrain, the CNN's do not.
+    assert planned_runs(clone) == {("se", "0"), ("se", "1"), ("se", "2")}
+    assert jobs["probe"] == 2 and "prepare" not in jobs, jobs
     subprocess.run(["git", "checkout", "--", str(se)], cwd=clone, check=True)
     assert planned_jobs(clone) == ONLY_THE_SITE
     assert git_status(clone) == ""
+
+
+def planned_runs(repo: Path, *args: str) -> set[tuple[str, str]]:
+    """(model, seed) of every train job a dry run plans."""
+    out = snakemake(repo, "-n", *args).stdout
+    return {(m, s) for block in re.split(r"\n\s*\n", out) if re.search(r"^(local)?rule train:", block, re.M)
+            for m, s in re.findall(r"wildcards: model=(\w+), seed=(\d+)", block)}
+
+
+TOY_MODULE = '''"""A toy channel attention: one learned gate per channel, the same for every image."""
+
+import torch
+from torch import nn
+
+
+class ToyGate(nn.Module):
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        self.logit = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        return x * torch.sigmoid(self.logit)[None, :, None, None]
+
+    def multiply_adds(self, side: int) -> int:
+        return self.logit.numel() * side * side
+'''
+
+
+def test_adding_a_module_plans_only_its_own_runs(clone):
+    """A new attention module is one file and one registry line; with it in `models`, a dry run
+    plans its runs and no other: the committed CNN and SE runs stay current."""
+    pkg = clone / "src" / "se_attention"
+    (pkg / "toy.py").write_text(TOY_MODULE)
+    registry = pkg / "attention.py"
+    text = registry.read_text()
+    assert "REGISTRY: dict[str, Entry] = {\n" in text
+    registry.write_text(text.replace("REGISTRY: dict[str, Entry] = {\n",
+                                     'REGISTRY: dict[str, Entry] = {\n    "toy": Entry("toy", "ToyGate"),\n'))
+    with_toy = clone.parent / "with_toy.yaml"
+    with_toy.write_text("models: [cnn, se, toy]\n")
+    assert planned_runs(clone, "--configfile", str(with_toy)) == {("toy", "0"), ("toy", "1"), ("toy", "2")}
+    assert planned_runs(clone) == set()  # the registry line alone changes no committed model's stamp
+    assert planned_jobs(clone) == ONLY_THE_SITE
 
 
 def test_comments_docstrings_and_line_endings_are_not_a_change(clone):

@@ -8,17 +8,21 @@ The lesson's pipeline is reproduced as written: PIL images in memory, torchvisio
 (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize) in a DataLoader with batch
 64 and no workers. Ours is the training engine's own code (train.py): the uint8 set in one tensor,
 augmented a batch at a time, channels_last, fused Adam, freed memory reused (keep_freed_memory).
-Both train the same model for the same number of steps, each pipeline in its own process (so
-peak memory is its own), the two taking turns in short rounds so that a slow spell of a shared
-machine falls on both. Prints images/s, the ratio, the share of the compute roof (measured sgemm
-throughput x FLOPs per training image), peak memory, a per-phase profile of ours, and last
-`speedup <ratio>`: the smaller of the two models' ratios.
+Both train the same model for the same number of steps, each (pipeline, model) in its own process
+(so peak memory is its own), the four taking turns in short rounds so that a slow spell of a
+shared machine falls on all of them. Each round gives a ratio ours/lesson per model and an SE/CNN
+step-time ratio; the record keeps the median over rounds with its spread (quartiles), and says so
+when the spread is too wide to trust. sgemm is measured before every round on the same threads,
+for the share of the compute roof (sgemm throughput x FLOPs per training image). Prints images/s,
+the ratios, the roof share, peak memory, a per-phase profile, the CPU model and the instruction
+set torch uses, and last `speedup <ratio>`: the smaller of the two models' median ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import resource
 import subprocess
 import sys
@@ -30,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from .cnn import build_model, multiply_adds
-from .provenance import device_description
+from .provenance import cpu_isa, cpu_model, device_description
 from .train import Split, epoch_batches, evaluate, keep_freed_memory, make_optimizer, train_step
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
@@ -97,19 +101,20 @@ def setup(pipeline: str, model_name: str, x: np.ndarray, y: np.ndarray, seed: in
 def measure(pipeline: str, model_name: str, data: Path | None, threads: int) -> dict:
     """Train on command, timing each phase; runs inside a fresh process driven through stdin.
 
-    The parent sends ``warm N`` (untimed steps), ``run N`` (timed steps) and ``end``; the child
-    answers each with a line. Two children, one per pipeline, take turns in short rounds, so a
-    slow spell of a shared machine falls on both pipelines alike and the ratio stays fair.
+    The parent sends ``warm N`` (steps it ignores), ``run N`` (timed steps) and ``end``; the child
+    answers each round with one JSON line of its images and seconds per phase. Four children
+    (two pipelines x two models) take turns, so a slow spell falls on all of them alike.
     """
     torch.set_num_threads(threads)
     x, y = load_images(data, 10_000)
     model, optimizer, batches = setup(pipeline, model_name, x, y, seed=0)
-    phases = dict(data=0.0, forward=0.0, backward=0.0, optimizer=0.0)
-    images = steps = 0
+    peak = 0
     for line in sys.stdin:
         command, _, count = line.strip().partition(" ")
         if command == "end":
             break
+        phases = dict(data=0.0, forward=0.0, backward=0.0, optimizer=0.0)
+        images = 0
         for _ in range(int(count)):
             t0 = time.perf_counter()
             xb, yb = next(batches)
@@ -121,16 +126,14 @@ def measure(pipeline: str, model_name: str, data: Path | None, threads: int) -> 
             t3 = time.perf_counter()
             optimizer.step()
             t4 = time.perf_counter()
-            if command == "run":
-                for k, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-                    phases[k] += dt
-                images += len(yb)
-                steps += 1
-        print("ok", flush=True)
-    total = sum(phases.values())
-    return {"images_per_second": images / total, "steps": steps,
-            "phases_ms": {k: 1000 * v / steps for k, v in phases.items()},
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            for k, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                phases[k] += dt
+            images += len(yb)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # One line per round: what the parent needs to time this round alone.
+        print(json.dumps({"command": command, "steps": int(count), "images": images, "seconds": phases,
+                          "peak_rss_mb": peak}), flush=True)
+    return {"peak_rss_mb": peak}
 
 
 def faithfulness(pipeline: str, model_name: str, data: Path, epochs: int, seed: int, threads: int) -> dict:
@@ -153,7 +156,7 @@ def faithfulness(pipeline: str, model_name: str, data: Path, epochs: int, seed: 
     return {"pipeline": pipeline, "model": model_name, "seed": seed, "test_acc": accs}
 
 
-def sgemm_gflops(threads: int, size: int = 1024, repeats: int = 20) -> float:
+def sgemm_gflops(threads: int, size: int = 1024, repeats: int = 10) -> float:
     torch.set_num_threads(threads)
     a, b = torch.randn(size, size), torch.randn(size, size)
     a @ b
@@ -173,31 +176,122 @@ def child_command(args: argparse.Namespace, pipeline: str, model: str) -> list[s
     return cmd
 
 
-def run_side_by_side(args: argparse.Namespace, model: str) -> dict[str, dict]:
-    """Both pipelines for one model, each in its own process, taking turns in rounds."""
-    children = {p: subprocess.Popen(child_command(args, p, model), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     text=True) for p in ("lesson", "ours")}
+PIPELINES, MODELS = ("lesson", "ours"), ("cnn", "se")
+TOO_WIDE = 0.10  # an interquartile range over 10 % of the median: the machine was too busy to trust
 
-    def ask(child: subprocess.Popen, line: str) -> str:
+
+def run_rounds(args: argparse.Namespace) -> tuple[dict, list[float]]:
+    """Every (pipeline, model) in its own process, taking turns in rounds; sgemm before each round.
+
+    Returns the rounds (per child: one dict per round) and the sgemm throughput of each round.
+    The order of the children rotates from round to round, so none always runs first.
+    """
+    keys = [(p, m) for m in MODELS for p in PIPELINES]
+    children = {k: subprocess.Popen(child_command(args, *k), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                for k in keys}
+
+    def ask(key, line: str) -> dict:
+        child = children[key]
         child.stdin.write(line + "\n")
         child.stdin.flush()
         answer = child.stdout.readline()
         if not answer:
             raise RuntimeError(f"benchmark child {child.args} died (exit code {child.wait()})")
-        return answer
+        return json.loads(answer)
 
     try:
-        for child in children.values():
-            ask(child, f"warm {args.warmup}")
-        rounds = max(1, args.steps // args.round)
-        for _ in range(rounds):
-            for child in children.values():
-                ask(child, f"run {args.round}")
-        return {p: json.loads(ask(child, "end")) for p, child in children.items()}
+        for key in keys:
+            ask(key, f"warm {args.warmup}")
+        rounds = {k: [] for k in keys}
+        sgemm = []
+        for r in range(max(1, args.steps // args.round)):
+            sgemm.append(sgemm_gflops(args.threads))
+            for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+                rounds[key].append(ask(key, f"run {args.round}"))
+        for key in keys:
+            children[key].stdin.write("end\n")
+            children[key].stdin.flush()
+            children[key].wait(timeout=60)
+        return rounds, sgemm
     finally:
         for child in children.values():
             child.kill()
             child.wait()
+
+
+def median_spread(values: list[float]) -> dict:
+    """Median, quartiles and the interquartile range relative to the median."""
+    if len(values) < 2:
+        return {"median": values[0], "q1": values[0], "q3": values[0], "relative_spread": 0.0, "rounds": len(values)}
+    q1, med, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return {"median": med, "q1": q1, "q3": q3, "relative_spread": (q3 - q1) / med, "rounds": len(values)}
+
+
+def summarize_child(rounds: list[dict]) -> dict:
+    """Images/s and ms per step and phase over all rounds of one child (the old record's fields)."""
+    images = sum(r["images"] for r in rounds)
+    steps = sum(r["steps"] for r in rounds)
+    seconds = {k: sum(r["seconds"][k] for r in rounds) for k in rounds[0]["seconds"]}
+    return {"images_per_second": images / sum(seconds.values()), "steps": steps,
+            "phases_ms": {k: 1000 * v / steps for k, v in seconds.items()},
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds)}
+
+
+def round_rate(r: dict, phases=("data", "forward", "backward", "optimizer")) -> float:
+    return r["images"] / sum(r["seconds"][k] for k in phases)
+
+
+def benchmark(args: argparse.Namespace) -> dict:
+    rounds, sgemm = run_rounds(args)
+    record = {"threads": args.threads, "steps": args.steps, "round_steps": args.round,
+              "data": "CIFAR-10" if args.data else "random images",
+              "device": device_description(torch.device("cpu")), "cpu_model": cpu_model(), "cpu_isa": cpu_isa(),
+              "sgemm_gflops": statistics.median(sgemm), "sgemm_spread": median_spread(sgemm), "models": {}}
+    for model in MODELS:
+        # A training step costs about 3x the forward pass (forward, input grads, weight grads).
+        flops_per_image = 3 * 2 * multiply_adds(build_model(model))
+        lesson, ours = rounds["lesson", model], rounds["ours", model]
+        ratios = [round_rate(o) / round_rate(le) for o, le in zip(ours, lesson)]
+        roof_shares = [round_rate(o) * flops_per_image / (g * 1e9) for o, g in zip(ours, sgemm)]
+        record["models"][model] = {
+            "lesson": summarize_child(lesson), "ours": summarize_child(ours),
+            "ratio": statistics.median(ratios), "ratio_spread": median_spread(ratios),
+            "roof_images_per_second": statistics.median(sgemm) * 1e9 / flops_per_image,
+            "roof_share": median_spread(roof_shares),
+        }
+    # SE's cost in our engine: the model's step (forward, backward, update) and the whole step.
+    model_phases = ("forward", "backward", "optimizer")
+    record["se_cnn_step_ratio"] = median_spread(
+        [round_rate(c, model_phases) / round_rate(s, model_phases)
+         for c, s in zip(rounds["ours", "cnn"], rounds["ours", "se"])])
+    record["se_cnn_step_ratio_with_data"] = median_spread(
+        [round_rate(c) / round_rate(s) for c, s in zip(rounds["ours", "cnn"], rounds["ours", "se"])])
+    record["speedup"] = min(record["models"][m]["ratio"] for m in MODELS)
+    spreads = [record["models"][m]["ratio_spread"]["relative_spread"] for m in MODELS]
+    record["trustworthy"] = max(spreads) <= TOO_WIDE
+    return record
+
+
+def print_record(record: dict) -> None:
+    print(f"{record['device']}; sgemm {record['sgemm_gflops']:.0f} GFLOP/s (median of {record['sgemm_spread']['rounds']} rounds)")
+    print(f"threads {record['threads']}, data {record['data']}, {record['steps']} timed steps of batch 64 "
+          f"per pipeline and model, in rounds of {record['round_steps']}")
+    for model, m in record["models"].items():
+        for name in PIPELINES:
+            r = m[name]
+            ph = " ".join(f"{k} {v:.1f}" for k, v in r["phases_ms"].items())
+            print(f"{model:>3} {name:>6}: {r['images_per_second']:7.0f} images/s  "
+                  f"{100 * r['images_per_second'] / m['roof_images_per_second']:4.1f}% of roof  "
+                  f"peak RSS {r['peak_rss_mb']:.0f} MB  ms/step: {ph}")
+        sp = m["ratio_spread"]
+        print(f"{model:>3} ratio ours/lesson: median {sp['median']:.2f} (quartiles {sp['q1']:.2f}-{sp['q3']:.2f} "
+              f"over {sp['rounds']} rounds); ours at {100 * m['roof_share']['median']:.1f}% of the sgemm roof")
+    st, sd = record["se_cnn_step_ratio"], record["se_cnn_step_ratio_with_data"]
+    print(f"SE/CNN step time (ours): {st['median']:.3f} without data ({st['q1']:.3f}-{st['q3']:.3f}), "
+          f"{sd['median']:.3f} with data")
+    if not record["trustworthy"]:
+        print(f"warning: the ratios spread by more than {100 * TOO_WIDE:.0f}% between rounds (other load on "
+              "this machine?): too wide to trust; rerun with more --steps on a quieter machine")
 
 
 def run_faithfulness(args: argparse.Namespace) -> int:
@@ -240,41 +334,20 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.child:
         if args.faithfulness:
-            result = faithfulness(*args.child, args.data, args.faithfulness, args.seed, args.threads)
+            print(json.dumps(faithfulness(*args.child, args.data, args.faithfulness, args.seed, args.threads)))
         else:
-            result = measure(*args.child, args.data, args.threads)
-        print(json.dumps(result))
+            measure(*args.child, args.data, args.threads)
         return 0
     if args.faithfulness:
         return run_faithfulness(args)
 
-    gflops = sgemm_gflops(args.threads)
-    print(f"threads {args.threads}, data {args.data or 'random images'}, {args.steps} timed steps of batch 64")
-    print(f"sgemm {gflops:.0f} GFLOP/s")
-    ratios, record = [], {"threads": args.threads, "steps": args.steps, "sgemm_gflops": gflops,
-                          "data": "CIFAR-10" if args.data else "random images", "models": {}}
-    for model in ("cnn", "se"):
-        # A training step costs about 3x the forward pass (forward, input grads, weight grads).
-        flops_per_image = 3 * 2 * multiply_adds(build_model(model))
-        roof = gflops * 1e9 / flops_per_image
-        runs = run_side_by_side(args, model)
-        lesson, ours = runs["lesson"], runs["ours"]
-        ratio = ours["images_per_second"] / lesson["images_per_second"]
-        ratios.append(ratio)
-        for name, r in (("lesson", lesson), ("ours", ours)):
-            ph = " ".join(f"{k} {v:.1f}" for k, v in r["phases_ms"].items())
-            print(f"{model:>3} {name:>6}: {r['images_per_second']:7.0f} images/s  "
-                  f"{100 * r['images_per_second'] / roof:4.1f}% of roof ({roof:.0f} images/s)  "
-                  f"peak RSS {r['peak_rss_mb']:.0f} MB  ms/step: {ph}")
-        print(f"{model:>3} ratio ours/lesson: {ratio:.2f}")
-        record["models"][model] = {"lesson": lesson, "ours": ours, "ratio": ratio, "roof_images_per_second": roof}
-    record["speedup"] = min(ratios)
-    record["device"] = device_description(torch.device("cpu"))
+    record = benchmark(args)
+    print_record(record)
     if args.out:
         from . import atomic
 
         atomic.write_json(args.out, record)
-    print(f"speedup {min(ratios):.2f}")
+    print(f"speedup {record['speedup']:.2f}")
     return 0
 
 

@@ -39,9 +39,20 @@ def validate(config: dict, where: str, schema_path: Path = SCHEMA) -> dict:
     if errors:
         lines = [f"key '{'.'.join(map(str, e.absolute_path)) or '<top level>'}': {e.message}" for e in errors]
         raise ConfigError(f"invalid configuration ({where}):\n  " + "\n  ".join(lines))
+    check_models_known(config, where)
     check_model_fits(config, where)
     check_source_path(config, where)
     return config
+
+
+def check_models_known(config: dict, where: str) -> None:
+    """Model names come from the attention registry, so adding a module needs no schema edit."""
+    from .attention import REGISTRY
+
+    known = ["cnn", *REGISTRY]
+    unknown = [m for m in config["models"] if m not in known]
+    if unknown:
+        raise ConfigError(f"{where}: key 'models': expected names from {known}; found {unknown}")
 
 
 def check_source_path(config: dict, where: str) -> None:

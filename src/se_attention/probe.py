@@ -25,7 +25,7 @@ import torch
 
 from . import atomic
 from .augment import normalize
-from .cnn import build_model
+from .cnn import MODELS, build_model
 from .config import load_recipe
 from .data import DataError, load_npz
 from .se import SEBlock
@@ -130,7 +130,7 @@ def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_i
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m se_attention.probe", description=__doc__.split("\n")[0])
     p.add_argument("--recipe", required=True)
-    p.add_argument("--model", required=True, choices=["cnn", "se"])
+    p.add_argument("--model", required=True, choices=MODELS)
     p.add_argument("--weights", required=True, type=Path)
     p.add_argument("--data", required=True, type=Path)
     p.add_argument("--sample-images", type=int, default=6)

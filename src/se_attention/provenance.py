@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
+from pathlib import Path
 from importlib import metadata
 
 
@@ -38,10 +39,37 @@ def git_commit() -> dict[str, object]:
         return {"commit": None, "dirty": None}
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux: /proc/cpuinfo), else what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_isa() -> str:
+    """The vector instruction set torch's CPU kernels dispatch to (AVX512, AVX2, DEFAULT, ...)."""
+    import torch
+
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # torch before 2.3
+        return "unknown ISA"
+
+
 def device_description(device) -> str:
+    """The device in words, for provenance and speed records: GPU name, or CPU model, ISA and threads.
+
+    The machines these runs use change from day to day (AVX2 one day, AVX-512 with AMX the next),
+    so a speed is only meaningful with the CPU and the kernels torch picked on it.
+    """
     import torch
 
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     threads = torch.get_num_threads()
-    return f"{platform.processor() or platform.machine()} CPU, {threads} thread{'s' if threads > 1 else ''}"
+    return f"{cpu_model()} ({platform.machine()}, torch {cpu_isa()}), {threads} thread{'s' if threads > 1 else ''}"

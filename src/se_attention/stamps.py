@@ -44,6 +44,9 @@ NOT_DECIDING = {
     "provenance": "records versions, device and commit beside results",
     "config": "reads and validates the configuration; the values a step uses are its settings",
     "stamps": "this module",
+    # The registry imports no module itself (it imports by name when a model is built); each
+    # model's training stamp holds its registry entry as settings and its module's code.
+    "attention": "maps a model name to its attention module; the entry a model uses is in its stamp",
 }
 # Modules whose effect reaches other steps only through a file that carries its own digest.
 THROUGH_FILES = {
@@ -126,13 +129,15 @@ def _file_digest(path: Path) -> str:
 
 
 def stamp_text(step_module: str | None, settings: dict, files: Iterable[str | Path] = (), root: Path | None = None,
-               package_dir: Path = PACKAGE_DIR) -> str:
+               package_dir: Path = PACKAGE_DIR, extra_modules: Iterable[str] = ()) -> str:
     """What a stamp holds: one digest per module and file, then the settings as sorted JSON.
 
     ``files`` are paths relative to ``root`` (the repository), recorded as given. A step that runs
-    no package module (a notebook) passes None.
+    no package module (a notebook) passes None. ``extra_modules`` are modules the step loads by
+    name rather than by an import statement (a model's attention module), with their imports.
     """
-    modules = modules_of(step_module, package_dir) if step_module else []
+    modules = sorted({m for start in ([step_module] if step_module else []) + list(extra_modules)
+                      for m in modules_of(start, package_dir)})
     lines = [f"{code_digest_of_source((package_dir / f'{m}.py').read_text(encoding='utf-8'))}  "
              f"{PACKAGE}/{m}.py (code)" for m in modules]
     root = Path(root or ".")
@@ -146,17 +151,18 @@ def stamp_name(step: str, text: str) -> str:
     return f"{step}-{hashlib.sha256(text.encode()).hexdigest()[:16]}.txt"
 
 
-def code_digest(step_module: str) -> str:
+def code_digest(step_module: str, extra_modules: Iterable[str] = ()) -> str:
     """The digest of a step's code alone (no settings): recorded with results and in resume files."""
-    return hashlib.sha256(stamp_text(step_module, {}).encode()).hexdigest()[:16]
+    return hashlib.sha256(stamp_text(step_module, {}, extra_modules=extra_modules).encode()).hexdigest()[:16]
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m se_attention.stamps", description=__doc__.split("\n")[0])
     p.add_argument("module", help="a step's module, e.g. train, probe, figures, report, data")
+    p.add_argument("extra", nargs="*", help="modules the step loads by name, e.g. train se")
     args = p.parse_args(argv)
     try:
-        print(stamp_text(args.module, {}), end="")
+        print(stamp_text(args.module, {}, extra_modules=args.extra), end="")
     except (FileNotFoundError, SyntaxError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

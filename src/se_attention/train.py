@@ -25,9 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import atomic
+from . import atomic, attention
 from .augment import AugmentConfig, augment_batch, normalize
-from .cnn import build_model, parameter_count
+from .cnn import MODELS, build_model, parameter_count
 from .config import load_recipe
 from .data import DataError, load_npz
 from .provenance import device_description, git_commit, package_versions
@@ -168,7 +168,8 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
     steps_per_epoch = math.ceil(n_train / batch)
 
     # The resume key includes the code: epochs trained by other code must not be continued.
-    key = {"recipe": recipe, "model_name": model_name, "seed": seed, "code_digest": code_digest("train")}
+    key = {"recipe": recipe, "model_name": model_name, "seed": seed,
+           "code_digest": code_digest("train", attention.stamp_modules(model_name))}
     history = {"iter_loss": [], "epochs": []}
     start_epoch = 0
     if resume_path.exists():
@@ -281,7 +282,7 @@ def seed_type(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m se_attention.train", description=__doc__.split("\n")[0])
     p.add_argument("--recipe", required=True, help="a config YAML file, or its JSON as a string")
-    p.add_argument("--model", required=True, choices=["cnn", "se"])
+    p.add_argument("--model", required=True, choices=MODELS)
     p.add_argument("--seed", type=seed_type, required=True, help=f"0 to {MAX_SEED}")
     p.add_argument("--data", type=Path, required=True, help="prepared cifar10.npz")
     p.add_argument("--data-provenance", type=Path, help="the provenance JSON written beside the npz")
