@@ -33,6 +33,7 @@ include: "rules/stamps.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/figures.smk"
+include: "rules/zoo.smk"
 include: "rules/site.smk"
 
 
@@ -46,5 +47,6 @@ rule all:
         rules.site.input.figures,
         rules.site.input.tables,
         rules.site.input.notebooks,
+        rules.site.input.zoo,
         stamp_paths(),
         rules.site.output,

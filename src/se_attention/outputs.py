@@ -22,3 +22,12 @@ def table_names(models: list[str]) -> list[str]:
     if "se" in models:
         names += ["specificity"]
     return names
+
+
+ZOO_TABLES = ["zoo", "zoo_verdicts", "zoo_specificity"]
+ZOO_FIGURES = ["zoo_forest", "zoo_curves", "zoo_gates", "zoo_gate_distribution", "zoo_spatial"]
+
+
+def has_zoo(models: list[str]) -> bool:
+    """The zoo step compares attention models with the CNN: it needs the CNN and one more."""
+    return "cnn" in models and len(models) > 1

@@ -7,10 +7,11 @@
 The probe file is small and committed, so figures can be redrawn without the dataset or a GPU.
 It holds: labels and predictions; the confusion matrix; for a few fixed test images (the first
 test image of each of the first classes, the same for every model) the images, the feature maps
-of each block (conv output as the lesson hooks it, after BN+ReLU, and for SE models after the SE
-rescaling with the gates) and Grad-CAM maps for the predicted and the true class; and for SE
-models the per-class mean gate of every channel and the raw gates of a fixed random sample of
-test images (sample_of_gates says which).
+of each block (conv output as the lesson hooks it, after BN+ReLU, and for attention models after
+the attention, with the channel gates and, for spatial attention, the spatial gate maps) and
+Grad-CAM maps for the predicted and the true class; and for channel-attention models the
+per-class mean gate of every channel and the raw gates of a fixed random sample of test images
+(sample_of_gates says which).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .augment import normalize
 from .cnn import MODELS, build_model
 from .config import load_recipe
 from .data import DataError, load_npz
-from .se import SEBlock
+from .attention import AFTER_POOL
 from .train import pick_device
 
 GATE_SAMPLE = 1000  # test images whose raw gates are kept, for distributions and class statistics
@@ -78,7 +79,8 @@ def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_i
     def prep(x):
         return normalize(x.to(device).float().div(255), mean, std)
 
-    se_blocks = [b.se for b in model.blocks if isinstance(b.se, SEBlock)]
+    # Channel attention (SE, ECA, CBAM's channel branch) keeps its last gates, N x C, per block.
+    se_blocks = [b.se for b in model.blocks if hasattr(b.se, "last_gates")]
     preds, gates = [], [[] for _ in se_blocks]
     for i in range(0, len(y_all), batch_size):
         logits = model(prep(x_all[i : i + batch_size]))
@@ -115,12 +117,20 @@ def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_i
         act = torch.relu(block.bn(conv))
         out[f"conv{k}"] = conv.cpu().numpy().astype(np.float16)
         out[f"act{k}"] = act.cpu().numpy().astype(np.float16)
-        if isinstance(block.se, SEBlock):
-            gates = block.se.gates(act)
-            act = act * gates[:, :, None, None]
-            out[f"se{k}"] = act.cpu().numpy().astype(np.float16)
-            out[f"sample_gates_{k}"] = gates.cpu().numpy().astype(np.float32)
-        x = block.pool(act)
+        if isinstance(block.se, torch.nn.Identity):
+            x = block.pool(act)
+            continue
+        if block.placement == AFTER_POOL:
+            attended = x = block.se(block.pool(act))
+        else:
+            attended = block.se(act)
+            x = block.pool(attended)
+        out[f"se{k}"] = attended.cpu().numpy().astype(np.float16)
+        if getattr(block.se, "last_gates", None) is not None:
+            out[f"sample_gates_{k}"] = block.se.last_gates.cpu().numpy().astype(np.float32)
+        spatial = getattr(getattr(block.se, "spatial", block.se), "last_map", None)  # CBAM, spatial
+        if spatial is not None:
+            out[f"sample_spatial_{k}"] = spatial[:, 0].cpu().numpy().astype(np.float32)
     x = prep(x_all[idx])
     out["gradcam_pred"] = grad_cam(model, x, out["sample_preds"].tolist())
     out["gradcam_true"] = grad_cam(model, x, out["sample_labels"].tolist())

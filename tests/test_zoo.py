@@ -1,0 +1,66 @@
+"""The zoo step: Holm's correction, and the tables and figures from real (tiny) runs of several modules."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from se_attention import outputs, zoo
+from se_attention.probe import run_probe
+from se_attention.train import train
+
+CPU = torch.device("cpu")
+
+
+def test_holm_adjusts_the_sorted_p_values_and_keeps_them_monotone():
+    adjusted = zoo.holm({"a": 0.01, "b": 0.04, "c": 0.03, "d": None})
+    assert adjusted == pytest.approx({"a": 0.03, "c": 0.06, "b": 0.06, "d": None})
+    assert zoo.holm({"a": 0.6, "b": 0.7}) == {"a": 1.0, "b": 1.0}  # capped at 1
+
+
+@pytest.fixture(scope="module")
+def zoo_run(tmp_path_factory):
+    """Two seeds of the CNN, SE and CBAM, one epoch each on synthetic data, with the seed-0 probes."""
+    from conftest import ROOT, write_prepared
+    from se_attention.config import load_config, recipe
+
+    base = tmp_path_factory.mktemp("zoo")
+    data = write_prepared(base / "cifar10.npz")
+    r = copy.deepcopy(recipe(load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml")))
+    r["train"]["epochs"] = 1
+    for model in ("cnn", "se", "cbam"):
+        for seed in (0, 1):
+            folder = base / "runs" / model / f"seed{seed}"
+            train(r, model, seed, data, folder, CPU, {"source": "synthetic"}, progress=False)
+        if model != "cnn":
+            np.savez(base / "runs" / model / "seed0" / "probe.npz",
+                     **run_probe(r, model, base / "runs" / model / "seed0" / "model.pt", data, 4, CPU))
+    return base
+
+
+def test_zoo_writes_every_table_and_figure_in_both_languages(zoo_run):
+    written = zoo.write_all(zoo_run, ["cnn", "se", "cbam"], [0, 1], 0, ["zh", "en"], dpi=40)
+    names = {p.relative_to(zoo_run).as_posix() for p in written}
+    expected = {"tables/zoo.json"} | {f"tables/{lang}/{n}.md" for lang in ("zh", "en") for n in outputs.ZOO_TABLES} \
+        | {f"views/figures/{lang}/{n}.png" for lang in ("zh", "en") for n in outputs.ZOO_FIGURES}
+    assert names == expected
+    result = json.loads((zoo_run / "tables" / "zoo.json").read_text())
+    cbam = result["modules"]["cbam"]
+    added = sum(2 * c * (c // 16) + 2 * 7 * 7 for c in (32, 64, 128))  # the channel MLP and the 7 x 7 conv
+    assert cbam["parameters_added"] == added
+    assert cbam["gap"]["n"] == 2 and len(cbam["gate_class_specificity"]) == 3
+    assert set(result["modules"]) == {"cnn", "se", "cbam"} and "p_holm" in cbam
+    en = (zoo_run / "tables" / "en" / "zoo.md").read_text()
+    assert f"| CBAM | {added:,} |" in en and "Holm-corrected for the 2 modules" in en
+    verdicts = (zoo_run / "tables" / "zh" / "zoo_verdicts.md").read_text().splitlines()
+    assert len(verdicts) == 2 and all("个种子" in v for v in verdicts)
+    # CBAM's probe keeps its spatial gates, which the spatial figure draws beside Grad-CAM.
+    probe = np.load(zoo_run / "runs" / "cbam" / "seed0" / "probe.npz")
+    assert probe["sample_spatial_3"].shape == (4, 8, 8) and ((probe["sample_spatial_3"] > 0) & (probe["sample_spatial_3"] < 1)).all()
+
+
+def test_zoo_without_the_cnn_is_refused_by_name(zoo_run):
+    with pytest.raises(ValueError, match="expected cnn and another model, found \\['se'\\]"):
+        zoo.write_all(zoo_run, ["se"], [0], 0, ["en"], dpi=40)
