@@ -159,8 +159,9 @@ def test_a_figure_opens_full_size(page, site_url):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("start, other, heading", [
-    ("en/concepts/#definition-squeeze-excitation-scale", "zh", "定义"),
-    ("concepts/#_2", "en", "Definition"),
+    ("en/concepts/#definition", "zh", "定义"),
+    ("concepts/#definition", "en", "Definition"),
+    ("en/faq/#relatives", "zh", "近亲"),
 ])
 def test_the_language_switcher_keeps_the_place(page, site_url, start, other, heading):
     page.goto(site_url + start)
