@@ -182,6 +182,36 @@ def test_notebook_is_rendered_with_outputs_and_downloadable(page, site_url, lang
     assert response.ok and '"cells"' in response.text()
 
 
+@pytest.mark.slow
+def test_faq_asks_at_least_36_questions_the_same_in_both_languages(page, site_url):
+    counts = {}
+    for lang in ("", "en/"):
+        page.goto(site_url + lang + "faq/")
+        questions = page.locator("article details.question")
+        counts[lang or "zh/"] = questions.count()
+        titles = questions.locator("summary").all_inner_texts()
+        assert all(title.strip() for title in titles), "a question without a visible title"
+        # Each question opens on a click and shows an answer.
+        last = questions.last
+        last.locator("summary").click()
+        assert last.evaluate("d => d.open") and last.inner_text().strip() != titles[-1].strip()
+    assert min(counts.values()) >= 36, counts
+    assert counts["zh/"] == counts["en/"], counts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["", "en/"])
+def test_concepts_page_shows_code(page, site_url, lang):
+    """The lesson is mostly code: the Concepts page shows some, highlighted and readable, not only prose."""
+    page.goto(site_url + lang + "concepts/")
+    blocks = page.locator("article .highlight pre code")
+    python = [b for b in blocks.all() if any(w in b.inner_text() for w in ("def ", "import "))]
+    assert python, "no Python code block on the Concepts page"
+    for block in python:
+        assert block.is_visible() and block.locator("span").count() > 0, "code is not highlighted"
+        assert len(block.inner_text().strip().splitlines()) >= 2
+
+
 # What a reader would see if an equation did not typeset: its TeX source as text.
 RAW_TEX = ["$$", "\\frac", "\\sigma", "\\sum", "\\mathbb"]
 
