@@ -183,6 +183,20 @@ def test_notebook_is_rendered_with_outputs_and_downloadable(page, site_url, lang
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("lang", ["", "en/"])
+@pytest.mark.parametrize("path", PAGES)
+def test_every_table_of_contents_link_leads_to_a_heading(page, site_url, lang, path):
+    """The zh notebook's headings had id="" while its contents linked to "#_1": links that led nowhere."""
+    page.goto(site_url + lang + path)
+    dead = page.evaluate("""() => [...document.querySelectorAll('nav.md-nav--secondary a.md-nav__link')]
+        .map(a => a.getAttribute('href')).filter(h => h && h.startsWith('#'))
+        .filter(h => h === '#' || !document.getElementById(decodeURIComponent(h.slice(1))))""")
+    assert not dead, f"contents links to no heading: {dead}"
+    empty = page.evaluate("[...document.querySelectorAll('article :is(h1,h2,h3,h4)')].filter(h => h.id === '').length")
+    assert empty == 0, "headings without an id"
+
+
+@pytest.mark.slow
 def test_faq_asks_at_least_36_questions_the_same_in_both_languages(page, site_url):
     counts = {}
     for lang in ("", "en/"):
