@@ -7,8 +7,16 @@ notebook, wraps it again as a NotebookFile and places it where i18n places that 
 then points the language switcher of that page at the other languages' notebooks (i18n, having
 taken the notebooks for static files, would send the reader to the home page; the theme's
 template context for these pages is not i18n's, so the finished HTML is corrected instead).
+
+It also gives the notebook's headings stable ids, the same in every language: mkdocs-jupyter makes
+a heading's id from its ASCII letters only, so Chinese headings got id="" and the table of
+contents (slugged differently, "_1", "_2") pointed nowhere. Each Markdown cell of the source
+notebook carries its catalogue key (metadata.i18n, see se_attention.notebook); a cell's first
+heading takes that key as its id ("load", "channels", ...), later ones "<key>-2", "<key>-3".
 """
 
+import json
+import logging
 import os
 import posixpath
 import re
@@ -17,6 +25,10 @@ from pathlib import Path
 import mkdocs.plugins
 from mkdocs.structure.files import File
 from mkdocs_jupyter.plugin import NotebookFile
+
+log = logging.getLogger("mkdocs.hooks.i18n_notebooks")
+# A heading as mkdocs-jupyter writes it: <hN id="...">text<a class="anchor-link" href="#...">
+HEADING = re.compile(r'(<h[1-6] id=")[^"]*(">.*?<a class="anchor-link" href="#)[^"]*(")', re.S)
 
 
 @mkdocs.plugins.event_priority(-1000)
@@ -43,6 +55,46 @@ def on_files(files, config):
 
 def _notebook_url(base: str, language: str, default: str) -> str:
     return f"{base}/" if language == default else f"{language}/{base}/"
+
+
+def heading_ids(notebook_path: str) -> list[str]:
+    """The ids of the notebook's Markdown headings, in order, from each cell's catalogue key."""
+    ids = []
+    for cell in json.loads(Path(notebook_path).read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        key = cell.get("metadata", {}).get("i18n") or "section"
+        headings = [line for line in source.splitlines() if re.match(r"#{1,6} ", line)]
+        ids += [key if n == 1 else f"{key}-{n}" for n in range(1, len(headings) + 1)]
+    return ids
+
+
+def _flat(items):
+    for item in items:
+        yield item
+        yield from _flat(item.children)
+
+
+def on_page_content(html, page, config, files):
+    if not isinstance(page.file, NotebookFile):
+        return html
+    ids = heading_ids(page.file.abs_src_path)
+    toc = list(_flat(page.toc.items)) if page.toc else []
+    found = HEADING.findall(html)
+    if len(found) != len(ids) or len(toc) != len(ids):
+        log.warning("%s: %d headings, %d table-of-contents entries, %d Markdown headings in the notebook; "
+                    "heading ids left as mkdocs-jupyter made them", page.file.src_uri, len(found), len(toc), len(ids))
+        return html
+    for item, anchor in zip(toc, ids):
+        item.id = anchor
+    names = iter(ids)
+
+    def rename(match: re.Match) -> str:
+        anchor = next(names)
+        return f"{match.group(1)}{anchor}{match.group(2)}{anchor}{match.group(3)}"
+
+    return HEADING.sub(rename, html)
 
 
 @mkdocs.plugins.event_priority(-1000)

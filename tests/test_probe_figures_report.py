@@ -116,7 +116,7 @@ def test_reports_read_only_the_metrics_files(tiny_run):
     assert "Trained for the recipe's full 2 epochs." in en
     assert "JPEG re-encoding" in (base / "tables" / "en" / "data.md").read_text()
     zh = (base / "tables" / "zh" / "architecture.md").read_text()
-    assert "SE 模块 1（32 → 2 → 32）" in zh and "**1,150,602**" in zh
+    assert "卷积块 1：SE 模块（32 → 2 → 32）" in zh and "**1,150,602**" in zh
     summary = json.loads((base / "tables" / "summary.json").read_text())
     assert summary["models"]["se"]["final_test_acc"] == [metrics["se"]["final_test_acc"]]
     # Exactly what the workflow declares (rules/figures.smk reads the same list), plus summary.json.
@@ -247,3 +247,30 @@ def test_a_model_the_catalogue_lacks_is_named_with_the_file():
     with pytest.raises(KeyError, match=r"en\.yaml: no key 'report\.model\.resnet'"):
         tables.cost_markdown({"resnet": {"parameters": 1, "seconds_per_epoch": [1.0], "images_per_second": [1.0]}},
                              {}, "en")
+
+
+def test_devices_and_layouts_read_in_the_page_language():
+    assert tables.device_words("x86_64 CPU, 1 thread", "zh") == "x86&#95;64 CPU，1 个线程"
+    assert tables.device_words("x86_64 CPU, 2 threads", "en") == "x86&#95;64 CPU, 2 threads"
+    assert tables.device_words("NVIDIA H200", "zh") == "NVIDIA H200"  # a GPU's name stays as it is
+    assert tables.layout_words("image-folder", "zh") == "图像文件夹（每个类别一个文件夹）"
+    assert tables.layout_words("some<new>layout", "en") == "some&#60;new&#62;layout"
+
+
+def test_architecture_rows_follow_the_order_of_computation():
+    """conv-BN-ReLU -> SE -> pool: SE works on the full-resolution map, the pool halves it."""
+    rows = [line.split(" | ")[:2] for line in tables.architecture_markdown(
+        {"channels": [32, 64, 128], "hidden": 512, "dropout": 0.5, "se_reduction": 16}, "en").splitlines()[2:5]]
+    assert rows == [["| input image", "3×32×32"], ["| block 1: conv 3×3, BN, ReLU", "32×32×32"],
+                    ["| block 1: SE (32 → 2 → 32)", "32×32×32"]]
+
+
+def test_se_step_fact_reads_the_benchmark_or_says_there_is_none(tmp_path):
+    model = {"channels": [32, 64, 128], "hidden": 512, "dropout": 0.5, "se_reduction": 16}
+    assert "No benchmark has been recorded" in tables.se_step_fact(tmp_path, model, "en")
+    phases = {m: {"ours": {"phases_ms": {"data": 1.0, "forward": f, "backward": 2 * f, "optimizer": 0.5}}}
+              for m, f in (("cnn", 10.0), ("se", 12.0))}
+    (tmp_path / "performance").mkdir()
+    (tmp_path / "performance" / "speed.json").write_text(json.dumps({"models": phases, "device": "x CPU, 2 threads"}))
+    en = tables.se_step_fact(tmp_path, model, "en")
+    assert "forward 10.0 → 12.0 ms, backward 20.0 → 24.0 ms" in en and "+20% for the two together" in en

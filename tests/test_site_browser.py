@@ -159,8 +159,9 @@ def test_a_figure_opens_full_size(page, site_url):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("start, other, heading", [
-    ("en/concepts/#definition-squeeze-excitation-scale", "zh", "定义"),
-    ("concepts/#_2", "en", "Definition"),
+    ("en/concepts/#definition", "zh", "定义"),
+    ("concepts/#definition", "en", "Definition"),
+    ("en/faq/#relatives", "zh", "近亲"),
 ])
 def test_the_language_switcher_keeps_the_place(page, site_url, start, other, heading):
     page.goto(site_url + start)
@@ -179,6 +180,50 @@ def test_notebook_is_rendered_with_outputs_and_downloadable(page, site_url, lang
     link = page.locator(f'a[href$="explore.{suffix}.ipynb"]').first
     response = page.request.get(link.evaluate("a => a.href"))
     assert response.ok and '"cells"' in response.text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["", "en/"])
+@pytest.mark.parametrize("path", PAGES)
+def test_every_table_of_contents_link_leads_to_a_heading(page, site_url, lang, path):
+    """The zh notebook's headings had id="" while its contents linked to "#_1": links that led nowhere."""
+    page.goto(site_url + lang + path)
+    dead = page.evaluate("""() => [...document.querySelectorAll('nav.md-nav--secondary a.md-nav__link')]
+        .map(a => a.getAttribute('href')).filter(h => h && h.startsWith('#'))
+        .filter(h => h === '#' || !document.getElementById(decodeURIComponent(h.slice(1))))""")
+    assert not dead, f"contents links to no heading: {dead}"
+    empty = page.evaluate("[...document.querySelectorAll('article :is(h1,h2,h3,h4)')].filter(h => h.id === '').length")
+    assert empty == 0, "headings without an id"
+
+
+@pytest.mark.slow
+def test_faq_asks_at_least_36_questions_the_same_in_both_languages(page, site_url):
+    counts = {}
+    for lang in ("", "en/"):
+        page.goto(site_url + lang + "faq/")
+        questions = page.locator("article details.question")
+        counts[lang or "zh/"] = questions.count()
+        titles = questions.locator("summary").all_inner_texts()
+        assert all(title.strip() for title in titles), "a question without a visible title"
+        # Each question opens on a click and shows an answer.
+        last = questions.last
+        last.locator("summary").click()
+        assert last.evaluate("d => d.open") and last.inner_text().strip() != titles[-1].strip()
+    assert min(counts.values()) >= 36, counts
+    assert counts["zh/"] == counts["en/"], counts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["", "en/"])
+def test_concepts_page_shows_code(page, site_url, lang):
+    """The lesson is mostly code: the Concepts page shows some, highlighted and readable, not only prose."""
+    page.goto(site_url + lang + "concepts/")
+    blocks = page.locator("article .highlight pre code")
+    python = [b for b in blocks.all() if any(w in b.inner_text() for w in ("def ", "import "))]
+    assert python, "no Python code block on the Concepts page"
+    for block in python:
+        assert block.is_visible() and block.locator("span").count() > 0, "code is not highlighted"
+        assert len(block.inner_text().strip().splitlines()) >= 2
 
 
 # What a reader would see if an equation did not typeset: its TeX source as text.

@@ -35,7 +35,11 @@ def run(source: Path, lang: str, run_dir: Path, out: Path, timeout_s: int = 600)
     from nbconvert.preprocessors import ExecutePreprocessor
 
     notebook = localize(nbformat.read(source, as_version=4), lang)
-    env = {"SE_LANG": lang, "SE_RUN_DIR": str(run_dir.resolve())}
+    # The kernel imports this very package (the code the notebook's stamp hashed), wherever it runs:
+    # a relative PYTHONPATH=src would not resolve from the notebook's folder, nor would a stale install.
+    package_root = str(Path(__file__).resolve().parents[1])
+    env = {"SE_LANG": lang, "SE_RUN_DIR": str(run_dir.resolve()),
+           "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits this process's environment
     try:

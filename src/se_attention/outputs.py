@@ -18,7 +18,7 @@ def figure_names(models: list[str]) -> list[str]:
 def table_names(models: list[str]) -> list[str]:
     names = ["metrics", "seeds", "architecture", "data", "recipe", "cost", "performance"]
     if {"cnn", "se"} <= set(models):
-        names += ["fact_se_params", "fact_gap", "fact_time", "gap", "verdict", "literature"]
+        names += ["fact_se_params", "fact_gap", "fact_time", "fact_se_step", "gap", "verdict", "literature"]
     if "se" in models:
         names += ["specificity"]
     return names

@@ -16,7 +16,8 @@ from .i18n import languages
 from .stats import gap_statistics, paired_final_accuracies, specificity, summarize
 from .tables import (SENET_CIFAR10_ERROR, SENET_CITATION, architecture_markdown, cost_markdown, data_markdown,
                      facts_markdown, gap_markdown, gap_verdict, literature_markdown, metrics_markdown,
-                     performance_markdown, recipe_markdown, seeds_markdown, specificity_markdown)
+                     performance_markdown, recipe_markdown, se_step_fact, seeds_markdown,
+                     specificity_markdown)
 
 
 # What the tables read from each file: a file without one of these is named, not a bare KeyError.
@@ -61,6 +62,7 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
             parts["gap.md"] = gap_markdown(summary, gap, lang)
             parts["verdict.md"] = gap_verdict(gap, lang) + "\n"
             parts["literature.md"] = literature_markdown(summary, recipe, lang)
+            parts["fact_se_step.md"] = se_step_fact(run_dir, recipe["model"], lang) + "\n"
         for name, text in parts.items():
             atomic.write_text(out / name, text)
             written.append(out / name)

@@ -6,13 +6,13 @@ through literal(), so that a file name can never become HTML or a table column.
 
 from __future__ import annotations
 
+import re
 import statistics
 from pathlib import Path
 
-
 from . import atomic
 from .cnn import build_model, multiply_adds, parameter_count
-from .i18n import Words
+from .i18n import CatalogueError, Words
 from .se import SEBlock
 from .stats import paired_final_accuracies
 
@@ -43,6 +43,26 @@ def literal(value) -> str:
     return "".join(f"&#{ord(c)};" if c in _MARKDOWN_SYNTAX else c for c in str(value))
 
 
+# provenance.device_description writes "<arch> CPU, <n> thread(s)" for a CPU, the GPU's name otherwise.
+_CPU_DEVICE = re.compile(r"^(?P<arch>.+) CPU, (?P<n>[0-9]+) threads?$")
+
+
+def device_words(device, lang: str) -> str:
+    """A device description in the reader's language; a GPU's name (or anything else) as it is."""
+    match = _CPU_DEVICE.match(str(device))
+    if match is None:
+        return literal(device)
+    return Words(lang, "report")("device_cpu", arch=literal(match["arch"]), count=int(match["n"]))
+
+
+def layout_words(layout, lang: str) -> str:
+    """The data layout's name in the reader's language; an unknown one as it is."""
+    try:
+        return Words(lang, "report")["layout_value"][str(layout)]
+    except CatalogueError:
+        return literal(layout)
+
+
 def table(head: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
@@ -68,7 +88,7 @@ def metrics_markdown(summary: dict, recipe_epochs: int, monitor: str, lang: str)
              else t("epochs_note", done=done, recipe=recipe_epochs),
              t("seeds_note", count=len(seeds), seeds=", ".join(map(str, seeds))),
              t["monitor_note"][monitor],
-             t("device_note", device=literal(next(iter(summary.values()))["device"]))]
+             t("device_note", device=device_words(next(iter(summary.values()))["device"], lang))]
     return table(t["metrics_head"], rows) + "\n" + " ".join(notes) + "\n"
 
 
@@ -146,20 +166,26 @@ def error_row(name: str, errors: dict, source: str) -> list[str]:
 
 
 def architecture_markdown(model_config: dict, lang: str) -> str:
+    """Layer by layer in the order the network computes: conv-BN-ReLU -> [SE] -> pool, with the shape
+    each step outputs, so that the SE row sits where the block applies it (before the pooling)."""
     t = Words(lang, "report")
     cnn, se = build_model("cnn", **model_config), build_model("se", **model_config)
-    rows, side = [], 32
+    side = 32
+    rows = [[t["input"], f"3×{side}×{side}", "—", "—"]]
     for k, (b_cnn, b_se) in enumerate(zip(cnn.blocks, se.blocks), start=1):
-        side //= 2
         c = b_cnn.conv.out_channels
-        rows.append([t("block", k=k), f"{c}×{side}×{side}", f"{parameter_count(b_cnn):,}",
-                     f"{parameter_count(b_se) - parameter_count(b_se.se):,}"])
+        conv = parameter_count(b_cnn.conv) + parameter_count(b_cnn.bn)
+        rows.append([t("block", k=k), f"{c}×{side}×{side}", f"{conv:,}",
+                     f"{parameter_count(b_se.conv) + parameter_count(b_se.bn):,}"])
         if isinstance(b_se.se, SEBlock):
-            rows.append([t("se", k=k, c=c, h=b_se.se.fc1.out_features), f"{c}×{side * 2}×{side * 2}", "—",
+            rows.append([t("se", k=k, c=c, h=b_se.se.fc1.out_features), f"{c}×{side}×{side}", "—",
                          f"{parameter_count(b_se.se):,}"])
+        side //= 2
+        rows.append([t("pool", k=k), f"{c}×{side}×{side}", "0", "0"])
+    rows.append([t["flatten"], str(cnn.fc1.in_features), "0", "0"])
     for name in ("fc1", "fc2"):
         layer = getattr(cnn, name)
-        rows.append([f"{name} (linear {layer.in_features} → {layer.out_features})", str(layer.out_features),
+        rows.append([t("fc", name=name, i=layer.in_features, o=layer.out_features), str(layer.out_features),
                      f"{parameter_count(layer):,}", f"{parameter_count(getattr(se, name)):,}"])
     rows.append([t["total"], "", f"**{parameter_count(cnn):,}**", f"**{parameter_count(se):,}**"])
     rows.append([t["macs"], "", f"{multiply_adds(cnn):,}", f"{multiply_adds(se):,}"])
@@ -173,7 +199,7 @@ def data_markdown(provenance: dict, lang: str) -> str:
     per_class = sorted({f"{counts['train'][c]} / {counts['test'][c]}" for c in counts["train"]})
     md5 = provenance.get("source_md5")
     rows = [[r["source"], f"<code>{literal(provenance['source'])}</code>"],
-            [r["layout"], literal(provenance["layout"])],
+            [r["layout"], layout_words(provenance["layout"], lang)],
             [r["md5"], f"<code>{literal(md5)}</code>" if md5 else "—"],
             [r["train"], f"{provenance['totals']['train']:,}"], [r["test"], f"{provenance['totals']['test']:,}"],
             [r["per_class"], literal(", ".join(per_class))],
@@ -213,8 +239,25 @@ def facts_markdown(summary: dict, lang: str) -> dict[str, str]:
         "fact_gap.md": t("fact_gap", epochs="/".join(map(str, cnn["epochs"])), seeds=", ".join(map(str, cnn["seeds"])),
                          cnn=mean_std(cnn["final_test_acc"]), se=mean_std(se["final_test_acc"]), gap=gap),
         "fact_time.md": t("fact_time", cnn=t_cnn, se=t_se, pct=100 * (t_se / t_cnn - 1),
-                          device=literal(cnn["device"])),
+                          device=device_words(cnn["device"], lang)),
     }
+
+
+def se_step_fact(run_dir: Path, model_config: dict, lang: str) -> str:
+    """What SE costs per training step where the benchmark ran, beside what it adds in multiply-adds."""
+    t = Words(lang, "report")
+    speed = run_dir / "performance" / "speed.json"
+    if not speed.exists():
+        return t["fact_step_none"]
+    b = atomic.read_json(speed, "the benchmark record of python -m se_attention.bench", ("models", "device"))
+    if not {"cnn", "se"} <= set(b["models"]):
+        return t["fact_step_none"]
+    cnn, se = (b["models"][m]["ours"]["phases_ms"] for m in ("cnn", "se"))
+    macs = {m: multiply_adds(build_model(m, **model_config)) for m in ("cnn", "se")}
+    step = {m: p["forward"] + p["backward"] for m, p in (("cnn", cnn), ("se", se))}
+    return t("fact_step", device=device_words(b["device"], lang), f_cnn=cnn["forward"], f_se=se["forward"],
+             b_cnn=cnn["backward"], b_se=se["backward"], time_pct=100 * (step["se"] / step["cnn"] - 1),
+             macs_pct=100 * (macs["se"] / macs["cnn"] - 1))
 
 
 def specificity_markdown(values: list[float], seed: int, n: int, lang: str) -> str:
@@ -249,7 +292,7 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
                              f"{r['peak_rss_mb']:.0f}", " / ".join(f"{v:.1f}" for v in r["phases_ms"].values())])
         parts.append(table(t["perf_head"], rows) + "\n" + t(
             "perf_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
-            device=literal(b["device"]), gflops=b["sgemm_gflops"], speedup=b["speedup"]))
+            device=device_words(b["device"], lang), gflops=b["sgemm_gflops"], speedup=b["speedup"]))
     else:
         parts.append(t["no_bench"])
     if faith.exists():
