@@ -29,7 +29,7 @@ rule explorer:
         models=MODELS,
         seed=FIGURE_SEED,
         per_class=EXPLORER_PER_CLASS,
-        out=EXPLORER,
+        out=lambda wildcards, output: str(Path(output.manifest).parent),
     log:
         f"{RES}/logs/explorer.log",
     conda:
