@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,3 +187,14 @@ def test_export_of_a_fresh_model_matches_pytorch(tmp_path):
             got = onnx_outputs(tmp_path / f"{name}.onnx", x, attention)
             for k, v in got.items():
                 assert scaled_error(v, ref[k]) < TOLERANCE, (name, attention, k)
+
+
+def test_the_step_is_a_command_that_names_what_is_missing(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-m", "se_attention.explorer", "--help"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0 and "usage: python -m se_attention.explorer" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "se_attention.explorer", "--recipe", str(ROOT / "config" / "config.yaml"),
+                           "--run-dir", str(RUN), "--models", "cnn", "--data", str(tmp_path / "none.npz"),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and "none.npz" in done.stderr and "Traceback" not in done.stderr
