@@ -150,6 +150,7 @@
   function drawProbabilities(results) {
     const table = $("probs");
     table.replaceChildren();
+    table.style.setProperty("--models", manifest.models.length); // one bar column per model
     const classes = manifest.classes[lang];
     const head = el("div", { class: "se-x-prow se-x-prow--head" }, el("span", { text: words.class }));
     for (const m of manifest.models) head.append(el("span", { text: words.model_names[m.name] || m.name }));
@@ -321,12 +322,11 @@
     $("upload").addEventListener("change", async (e) => {
       const file = e.target.files[0];
       if (!file) return;
-      const t0 = performance.now();
       const url = URL.createObjectURL(file);
       try {
         const img = await loadImage(url);
         root.querySelectorAll(".se-x-pick [aria-pressed]").forEach((b) => b.setAttribute("aria-pressed", "false"));
-        await show({ kind: "upload", name: file.name, t0 }, uploadPixels(img));
+        await show({ kind: "upload", name: file.name }, uploadPixels(img));
       } catch (err) {
         $("status").textContent = fmt(words.error, { error: file.name });
       } finally {
