@@ -4,7 +4,7 @@
 #   snakemake --cores 2 --configfile config/smoke.yaml \
 #       --config data_source=../shared/data/cifar10-jpeg.tar.gz   # tiny end-to-end run
 #
-# Data flow: download -> prepare -> train {model} x {seed} -> probe -> figures {lang}, tables -> site
+# Data flow: download -> prepare -> train {model} x {seed} -> probe -> figures {lang}, tables, explorer -> site
 
 import sys
 
@@ -34,6 +34,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/figures.smk"
 include: "rules/zoo.smk"
+include: "rules/explorer.smk"
 include: "rules/site.smk"
 
 
@@ -48,5 +49,6 @@ rule all:
         rules.site.input.tables,
         rules.site.input.notebooks,
         rules.site.input.zoo,
+        rules.site.input.explorer,
         stamp_paths(),
         rules.site.output,

@@ -34,6 +34,7 @@ rule site:
         tables=rules.report.output,
         notebooks=expand(rules.notebook.output, lang=LANGS) if "se" in MODELS else [],
         zoo=rules.zoo.output if outputs.has_zoo(MODELS) else [],
+        explorer=rules.explorer.output,
         # The pages, hooks and MkDocs configuration by content: editing a page rebuilds the site.
         stamp=code_stamp("site", None, {}, PAGES + HOOKS + ["mkdocs.yml", "package-lock.json"], folder=SITE_STAMPS),
         # Every step's stamp: `snakemake site` in a fresh clone (CI) then also redraws what changed
