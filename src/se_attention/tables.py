@@ -45,10 +45,16 @@ def literal(value) -> str:
 
 # provenance.device_description writes "<arch> CPU, <n> thread(s)" for a CPU, the GPU's name otherwise.
 _CPU_DEVICE = re.compile(r"^(?P<arch>.+) CPU, (?P<n>[0-9]+) threads?$")
+# What provenance.device_description writes since it names the CPU model and torch's ISA.
+_CPU_MODEL_DEVICE = re.compile(r"^(?P<model>.+) \((?P<arch>[^,()]+), torch (?P<isa>[^()]+)\), (?P<n>[0-9]+) threads?$")
 
 
 def device_words(device, lang: str) -> str:
     """A device description in the reader's language; a GPU's name (or anything else) as it is."""
+    match = _CPU_MODEL_DEVICE.match(str(device))
+    if match is not None:
+        return Words(lang, "report")("device_cpu_model", model=literal(match["model"]), arch=literal(match["arch"]),
+                                     isa=literal(match["isa"]), count=int(match["n"]))
     match = _CPU_DEVICE.match(str(device))
     if match is None:
         return literal(device)
@@ -293,6 +299,13 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
         parts.append(table(t["perf_head"], rows) + "\n" + t(
             "perf_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
             device=device_words(b["device"], lang), gflops=b["sgemm_gflops"], speedup=b["speedup"]))
+        if "se_cnn_step_ratio" in b:  # records of the round-by-round benchmark (median and quartiles)
+            spread = {m: v["ratio_spread"] for m, v in b["models"].items()}
+            ratios = "; ".join(f"{t['model'][m]} {s['median']:.2f} ({s['q1']:.2f}–{s['q3']:.2f})" for m, s in spread.items())
+            st, sd = b["se_cnn_step_ratio"], b["se_cnn_step_ratio_with_data"]
+            parts[-1] += "\n\n" + t("perf_rounds", rounds=next(iter(spread.values()))["rounds"], ratios=ratios,
+                                     step=st["median"], q1=st["q1"], q3=st["q3"], with_data=sd["median"],
+                                     trust=t["perf_trusted"] if b["trustworthy"] else t["perf_untrusted"])
     else:
         parts.append(t["no_bench"])
     if faith.exists():
