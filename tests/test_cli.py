@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT
 
-STEPS = ["data", "train", "probe", "figures", "report", "site", "bench", "stamps", "notebook"]
+STEPS = ["data", "train", "probe", "figures", "report", "zoo", "site", "bench", "fleet", "stamps", "notebook", "explorer"]
 
 
 @pytest.mark.parametrize("step", STEPS)
