@@ -3,7 +3,7 @@
     python -m se_attention.zoo --run-dir results/paper --models cnn se eca cbam se_after_pool \
         --seeds 0 1 2 --seed 0 --langs zh en --dpi 120
 
-The lesson's question about the zoo is "好不好试了才知道" (only an experiment tells). Each module's
+The lesson's verdict on the zoo is that only an experiment tells which module helps. Each module's
 answer here is the paired gap to the CNN (same seed, so the same data order and augmentation
 draws): its mean, 95 % t interval and paired t-test, the p-values corrected with Holm's method
 for the number of modules compared. Reads runs/<model>/seed<k>/{metrics,history}.json and the
