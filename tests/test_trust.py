@@ -169,11 +169,13 @@ def test_a_failed_redraw_keeps_the_last_good_figures_and_names_the_file(smoke_re
     before = {p.name: p.read_bytes() for p in figures.glob("*.png")}
     history = copy / "results/smoke/runs/cnn/seed0/history.json"
     history.write_text(history.read_text()[:300])  # what a full disk or a killed copy leaves
-    out = snakemake(copy, *args, check=False)
+    # --keep-going: every step that reads the history runs (figures and the zoo), not only the first.
+    out = snakemake(copy, *args, "--keep-going", check=False)
     assert out.returncode != 0
     assert {p.name: p.read_bytes() for p in figures.glob("*.png")} == before
-    log = (copy / "results/smoke/logs/figures_en.log").read_text()
-    assert f"{history.relative_to(copy)}: expected" in log and "truncated" in log, log
+    for step in ("figures_en", "zoo"):
+        log = (copy / f"results/smoke/logs/{step}.log").read_text()
+        assert f"{history.relative_to(copy)}: expected" in log and "truncated" in log, log
 
 
 @pytest.mark.slow
