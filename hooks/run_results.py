@@ -5,11 +5,13 @@ results/<run>/ (SE_RUN chooses the run; `paper`, the committed one, by default),
 stylesheet and fonts from node_modules/ (`npm ci`; hooks/maths.py typesets the equations), so that the
 site asks no other host. Nothing is copied into docs/:
 
-* the generated tables are included by pymdownx.snippets from results/<run>/ ("tables/<lang>/x.md");
+* the generated tables are included by pymdownx.snippets from results/<run>/ ("tables/<lang>/x.md"), and
+  code from the repository itself ("src/se_attention/se.py:se_block", a section between
+  `# --8<-- [start:se_block]` and `# --8<-- [end:se_block]`), so a page shows the code that ran;
 * figures become files at generated/figures/<lang>/x.png and KaTeX's CSS and fonts at assets/katex/; the
   executed notebooks are added by the i18n_notebooks hook, after i18n has sorted the pages (i18n
   only takes pages from docs/), from the folder ``notebooks_dir`` names;
-* `mkdocs serve` watches results/<run>/, so a redrawn figure or a rewritten table shows at once.
+* `mkdocs serve` watches results/<run>/ and src/, so a redrawn figure or a rewritten table shows at once.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ def run_dir(config) -> Path:
 
 def on_config(config):
     snippets = config["mdx_configs"].setdefault("pymdownx.snippets", {})
-    snippets["base_path"] = [str(run_dir(config))]  # --8<-- "tables/<lang>/<name>.md"
+    # results/<run> first: "tables/<lang>/<name>.md"; then the repository: "src/se_attention/<file>.py:<section>".
+    snippets["base_path"] = [str(run_dir(config)), str(_root(config))]
+    snippets.setdefault("dedent_subsections", True)  # a section inside a function reads from column 0
     return config
 
 
@@ -71,4 +75,12 @@ def notebooks_dir(config) -> Path:
 
 def on_serve(server, config, builder):
     server.watch(str(run_dir(config)))
+    server.watch(str(_root(config) / "src"))  # code the pages include
     return server
+
+
+def on_post_page(output, page, config):
+    # The repository link in the header (repo_url) stays a plain link: Material's "source" component
+    # would ask api.github.com for stars and forks on every first visit, a request to another host
+    # that the site otherwise never makes (and that hangs where GitHub is slow or blocked).
+    return output.replace('class="md-source" data-md-component="source"', 'class="md-source"')
