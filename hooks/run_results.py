@@ -17,6 +17,7 @@ site asks no other host. Nothing is copied into docs/:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import mkdocs.plugins
@@ -77,6 +78,27 @@ def on_serve(server, config, builder):
     server.watch(str(run_dir(config)))
     server.watch(str(_root(config) / "src"))  # code the pages include
     return server
+
+
+# A file of the repository named in a page's prose (`src/se_attention/figures.py`): inline code only (a code block's
+# <code> holds highlighted spans), and not one that is a link's text already.
+REPO_FILE = re.compile(r'(?<!">)<code>((?:src|rules|config|hooks|notebooks|tests)/[\w./-]*)</code>')
+
+
+def on_page_content(html, page, config, files):
+    # With a repository (repo_url, set by CI), each file a page names links to it, so a reader goes from a
+    # figure's caption or a code section to the code itself. HEAD: the branch GitHub serves by default.
+    repo = (config.get("repo_url") or "").rstrip("/")
+    if not repo:
+        return html
+    root = _root(config)
+
+    def link(match):
+        path = match.group(1)
+        kind = "tree" if (root / path).is_dir() else "blob" if (root / path).is_file() else None
+        return f'<a href="{repo}/{kind}/HEAD/{path.rstrip("/")}">{match.group(0)}</a>' if kind else match.group(0)
+
+    return REPO_FILE.sub(link, html)
 
 
 def on_post_page(output, page, config):
