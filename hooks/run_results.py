@@ -5,16 +5,19 @@ results/<run>/ (SE_RUN chooses the run; `paper`, the committed one, by default),
 stylesheet and fonts from node_modules/ (`npm ci`; hooks/maths.py typesets the equations), so that the
 site asks no other host. Nothing is copied into docs/:
 
-* the generated tables are included by pymdownx.snippets from results/<run>/ ("tables/<lang>/x.md");
+* the generated tables are included by pymdownx.snippets from results/<run>/ ("tables/<lang>/x.md"), and
+  code from the repository itself ("src/se_attention/se.py:se_block", a section between
+  `# --8<-- [start:se_block]` and `# --8<-- [end:se_block]`), so a page shows the code that ran;
 * figures become files at generated/figures/<lang>/x.png and KaTeX's CSS and fonts at assets/katex/; the
   executed notebooks are added by the i18n_notebooks hook, after i18n has sorted the pages (i18n
   only takes pages from docs/), from the folder ``notebooks_dir`` names;
-* `mkdocs serve` watches results/<run>/, so a redrawn figure or a rewritten table shows at once.
+* `mkdocs serve` watches results/<run>/ and src/, so a redrawn figure or a rewritten table shows at once.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import mkdocs.plugins
@@ -43,7 +46,9 @@ def run_dir(config) -> Path:
 
 def on_config(config):
     snippets = config["mdx_configs"].setdefault("pymdownx.snippets", {})
-    snippets["base_path"] = [str(run_dir(config))]  # --8<-- "tables/<lang>/<name>.md"
+    # results/<run> first: "tables/<lang>/<name>.md"; then the repository: "src/se_attention/<file>.py:<section>".
+    snippets["base_path"] = [str(run_dir(config)), str(_root(config))]
+    snippets.setdefault("dedent_subsections", True)  # a section inside a function reads from column 0
     return config
 
 
@@ -71,4 +76,33 @@ def notebooks_dir(config) -> Path:
 
 def on_serve(server, config, builder):
     server.watch(str(run_dir(config)))
+    server.watch(str(_root(config) / "src"))  # code the pages include
     return server
+
+
+# A file of the repository named in a page's prose (`src/se_attention/figures.py`): inline code only (a code block's
+# <code> holds highlighted spans), and not one that is a link's text already.
+REPO_FILE = re.compile(r'(?<!">)<code>((?:src|rules|config|hooks|notebooks|tests)/[\w./-]*)</code>')
+
+
+def on_page_content(html, page, config, files):
+    # With a repository (repo_url, set by CI), each file a page names links to it, so a reader goes from a
+    # figure's caption or a code section to the code itself. HEAD: the branch GitHub serves by default.
+    repo = (config.get("repo_url") or "").rstrip("/")
+    if not repo:
+        return html
+    root = _root(config)
+
+    def link(match):
+        path = match.group(1)
+        kind = "tree" if (root / path).is_dir() else "blob" if (root / path).is_file() else None
+        return f'<a href="{repo}/{kind}/HEAD/{path.rstrip("/")}">{match.group(0)}</a>' if kind else match.group(0)
+
+    return REPO_FILE.sub(link, html)
+
+
+def on_post_page(output, page, config):
+    # The repository link in the header (repo_url) stays a plain link: Material's "source" component
+    # would ask api.github.com for stars and forks on every first visit, a request to another host
+    # that the site otherwise never makes (and that hangs where GitHub is slow or blocked).
+    return output.replace('class="md-source" data-md-component="source"', 'class="md-source"')

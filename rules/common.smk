@@ -1,6 +1,7 @@
 # Shared names and helpers for the rules. Paths are relative to the repository root.
 
 import json
+import re
 from pathlib import Path
 
 from se_attention import atomic, attention, outputs, stamps  # noqa: E402

@@ -2,6 +2,10 @@
 
 PAGES = sorted(str(p) for p in Path("docs").rglob("*") if p.is_file())
 HOOKS = sorted(str(p) for p in Path("hooks").glob("*.py"))
+# Code the pages include from the repository (--8<-- "src/...py:section"): comments and all are shown,
+# so its bytes decide the site, as a page's do.
+SHOWN_CODE = sorted({m for page in PAGES if page.endswith(".md")
+                     for m in re.findall(r'--8<-- "(src/[^":]+)', Path(page).read_text(encoding="utf-8"))})
 NOTEBOOK_STAMPS = {lang: code_stamp(f"notebook_{lang}", "notebook", {"lang": lang}, ["notebooks/explore.ipynb", *LOCALES])
                    for lang in LANGS}
 
@@ -36,7 +40,7 @@ rule site:
         zoo=rules.zoo.output if outputs.has_zoo(MODELS) else [],
         explorer=rules.explorer.output,
         # The pages, hooks and MkDocs configuration by content: editing a page rebuilds the site.
-        stamp=code_stamp("site", None, {}, PAGES + HOOKS + ["mkdocs.yml", "package-lock.json"], folder=SITE_STAMPS),
+        stamp=code_stamp("site", None, {}, PAGES + HOOKS + SHOWN_CODE + ["mkdocs.yml", "package-lock.json"], folder=SITE_STAMPS),
         # Every step's stamp: `snakemake site` in a fresh clone (CI) then also redraws what changed
         # code makes stale, as the default target does. Snakemake plans a missing stamp only for a
         # job that runs anyway, and file times cannot tell (see se_attention.stamps).

@@ -226,6 +226,18 @@ def test_concepts_page_shows_code(page, site_url, lang):
         assert len(block.inner_text().strip().splitlines()) >= 2
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["", "en/"])
+def test_concepts_page_shows_every_module_from_src(page, site_url, lang):
+    """The SE block, the conv block, Grad-CAM and each zoo module, as included from src/ (no marker shown)."""
+    page.goto(site_url + lang + "concepts/")
+    code = "\n".join(page.locator("article .highlight pre code").all_inner_texts())
+    for name in ("class SEBlock", "class ConvBlock", "def grad_cam", "class ECABlock", "def eca_kernel_size",
+                 "class ChannelGate", "class SpatialAttention", "class CBAM"):
+        assert name in code, f"{name} is not on the Concepts page"
+    assert "--8<--" not in page.locator("article").inner_text()
+
+
 # What a reader would see if an equation did not typeset: its TeX source as text.
 RAW_TEX = ["$$", "\\frac", "\\sigma", "\\sum", "\\mathbb"]
 

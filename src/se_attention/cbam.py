@@ -17,6 +17,7 @@ from torch import nn
 from .gating import scale, squeeze
 
 
+# --8<-- [start:channel_gate]
 class ChannelGate(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
@@ -30,8 +31,10 @@ class ChannelGate(nn.Module):
         def mlp(d):
             return self.fc2(torch.relu(self.fc1(d)))
         return torch.sigmoid(mlp(squeeze(x)) + mlp(x.amax(dim=(2, 3))))
+# --8<-- [end:channel_gate]
 
 
+# --8<-- [start:spatial_attention]
 class SpatialAttention(nn.Module):
     """CBAM's spatial branch: one gate per position, shared by all channels."""
 
@@ -49,6 +52,7 @@ class SpatialAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.gate_map(x)
+# --8<-- [end:spatial_attention]
 
     def multiply_adds(self, side: int) -> int:
         """The 7 x 7 conv over two maps, and one multiply per value rescaled."""
@@ -56,6 +60,7 @@ class SpatialAttention(nn.Module):
         return 2 * k * k * side * side + self.channels * side * side
 
 
+# --8<-- [start:cbam]
 class CBAM(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
@@ -68,6 +73,7 @@ class CBAM(nn.Module):
         s = self.channel(x)
         self.last_gates = s.detach()
         return self.spatial(scale(x, s))
+# --8<-- [end:cbam]
 
     def multiply_adds(self, side: int) -> int:
         mlp = 2 * (self.channel.fc1.weight.numel() + self.channel.fc2.weight.numel())

@@ -52,6 +52,7 @@ class ReluPoolSqueeze(torch.autograd.Function):
         return grad
 
 
+# --8<-- [start:conv_block]
 class ConvBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, entry: attention.Entry | None = None, reduction: int = 16) -> None:
         super().__init__()
@@ -88,6 +89,7 @@ class ConvBlock(nn.Module):
         if isinstance(self.se, nn.Identity):
             return torch.relu(self.pool(x))
         return self.pool(self.se(torch.relu(x)))  # spatial attention: no shortcut
+# --8<-- [end:conv_block]
 
 
 class LessonCNN(nn.Module):

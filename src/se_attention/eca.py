@@ -20,12 +20,15 @@ from torch import nn
 from .gating import scale, squeeze
 
 
+# --8<-- [start:eca_kernel]
 def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
     """The paper's adaptive kernel size: t = int(|(log2 C + b) / gamma|), then the next odd number."""
     t = int(abs((math.log2(channels) + b) / gamma))
     return t if t % 2 else t + 1
+# --8<-- [end:eca_kernel]
 
 
+# --8<-- [start:eca_block]
 class ECABlock(nn.Module):
     def __init__(self, channels: int, reduction: int | None = None) -> None:
         super().__init__()  # `reduction` is accepted for the registry and ignored: ECA has none
@@ -45,6 +48,7 @@ class ECABlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return scale(x, self.gates(x))
+# --8<-- [end:eca_block]
 
     def multiply_adds(self, side: int) -> int:
         return self.channels * self.conv.kernel_size[0] + self.channels * side * side

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 
+# --8<-- [start:squeeze_scale]
 def squeeze(x: torch.Tensor) -> torch.Tensor:
     """Global average pool, N x C x H x W -> N x C.
 
@@ -17,3 +18,4 @@ def squeeze(x: torch.Tensor) -> torch.Tensor:
 def scale(x: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
     """Multiply each channel of ``x`` (N x C x H x W) by its gate (N x C)."""
     return x * gates[:, :, None, None]
+# --8<-- [end:squeeze_scale]

@@ -40,6 +40,7 @@ def sample_indices(labels: np.ndarray, count: int) -> np.ndarray:
     return np.array([int(np.flatnonzero(labels == c)[0]) for c in range(count) if (labels == c).any()])
 
 
+# --8<-- [start:grad_cam]
 def grad_cam(model: torch.nn.Module, x: torch.Tensor, classes: list[int]) -> np.ndarray:
     """Grad-CAM (Selvaraju et al. 2017) of the last block's activation, as the grad-cam library computes it.
 
@@ -52,6 +53,7 @@ def grad_cam(model: torch.nn.Module, x: torch.Tensor, classes: list[int]) -> np.
 
     with torch.enable_grad(), GradCAM(model=model, target_layers=[model.blocks[-1].se]) as cam:
         return cam(input_tensor=x, targets=[ClassifierOutputTarget(int(c)) for c in classes]).astype(np.float32)
+# --8<-- [end:grad_cam]
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
@@ -112,6 +114,7 @@ def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_i
     out["sample_labels"] = y_all[idx]
     out["sample_preds"] = pred[idx]
     x = prep(x_all[idx])
+    # --8<-- [start:feature_maps]
     for k, block in enumerate(model.blocks, start=1):
         conv = block.conv(x)
         act = torch.relu(block.bn(conv))
@@ -131,6 +134,7 @@ def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_i
         spatial = getattr(getattr(block.se, "spatial", block.se), "last_map", None)  # CBAM, spatial
         if spatial is not None:
             out[f"sample_spatial_{k}"] = spatial[:, 0].cpu().numpy().astype(np.float32)
+    # --8<-- [end:feature_maps]
     x = prep(x_all[idx])
     out["gradcam_pred"] = grad_cam(model, x, out["sample_preds"].tolist())
     out["gradcam_true"] = grad_cam(model, x, out["sample_labels"].tolist())

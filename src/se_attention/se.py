@@ -17,6 +17,7 @@ from torch import nn
 from .gating import scale, squeeze
 
 
+# --8<-- [start:se_block]
 class SEBlock(nn.Module):
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
@@ -39,6 +40,7 @@ class SEBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return scale(x, self.gates(x))
+# --8<-- [end:se_block]
 
     def multiply_adds(self, side: int) -> int:
         """Per image on a side x side map: the two FC layers and one multiply per value rescaled."""
