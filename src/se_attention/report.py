@@ -43,8 +43,8 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
     histories = load_histories(run_dir, models, seeds)
     schedule = schedule_summary(histories)
     # The figures' seed: the paragraphs beside the figures quote the run the figures show.
-    probes = {m: atomic.read_npz(run_folder(run_dir, m, seeds[0]) / "probe.npz", "a trained model's probe")
-              for m in models}
+    probes = {m: atomic.read_npz(run_folder(run_dir, m, seeds[0]) / "probe.npz",
+                                 "the SE model's probe" if m == "se" else "a trained model's probe") for m in models}
     spec = corr = None
     if "se" in models:
         probe = probes["se"]
