@@ -46,7 +46,9 @@ rule figures:
 rule report:
     input:
         metrics=expand(f"{RES}/runs/{{model}}/seed{{seed}}/metrics.json", model=MODELS, seed=SEEDS),
-        probe=[f"{RES}/runs/se/seed{FIGURE_SEED}/probe.npz"] if "se" in MODELS else [],
+        # The learning-rate schedules and the "what to look for" paragraphs read every history.
+        histories=expand(f"{RES}/runs/{{model}}/seed{{seed}}/history.json", model=MODELS, seed=SEEDS),
+        probes=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/probe.npz", model=MODELS),
         benchmarks=BENCHMARKS,
         provenance=PROVENANCE,
         # The benchmark files come from outside the workflow: their bytes are part of the stamp.

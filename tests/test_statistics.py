@@ -33,7 +33,7 @@ def fake_history(final_acc: float, epochs: int, seed: int) -> dict:
 
 
 def write_fake_run(base, recipe: dict, accuracies: dict[str, list[float]]):
-    """metrics.json and history.json per model and seed, the SE probe of seed 0, and a data provenance file."""
+    """metrics.json and history.json per model and seed, each model's probe of seed 0, and a data provenance file."""
     epochs = recipe["train"]["epochs"]
     for model, accs in accuracies.items():
         params = parameter_count(build_model(model, **recipe["model"]))
@@ -52,8 +52,13 @@ def write_fake_run(base, recipe: dict, accuracies: dict[str, list[float]]):
     labels = np.repeat(np.arange(10), 5)
     gates = {f"gates_sample_{k}": rng.uniform(0, 1, (len(labels), c))
              for k, c in enumerate(recipe["model"]["channels"], start=1)}
-    np.savez(base / "runs" / "se" / "seed0" / "probe.npz", labels=labels, sample_of_gates=np.arange(len(labels)),
-             **gates)
+    confusion = np.diag(np.full(10, 5))
+    for model in accuracies:
+        extra = {} if model != "se" else {
+            **gates, "sample_of_gates": np.arange(len(labels)),
+            **{f"gates_class_mean_{k}": rng.uniform(0, 1, (10, c)) for k, c in enumerate(recipe["model"]["channels"], start=1)},
+            **{f"gate_activation_r_{k}": rng.uniform(-1, 1, len(labels)) for k in range(1, len(gates) + 1)}}
+        np.savez(base / "runs" / model / "seed0" / "probe.npz", labels=labels, confusion=confusion, **extra)
     (base / "data").mkdir()
     (base / "data" / "provenance.json").write_text(json.dumps({
         "source": "synthetic.tar.gz", "layout": "image-folder", "source_md5": "0" * 32, "jpeg_reencoded": True,

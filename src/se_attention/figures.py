@@ -52,8 +52,9 @@ def plot_iteration_loss(histories: dict[str, dict], lang: str) -> plt.Figure:
 
 
 def plot_epoch_curves(histories: dict[str, dict], lang: str) -> plt.Figure:
+    """Accuracy and loss per epoch, train and test, and the learning rate each epoch was trained with."""
     t = Words(lang, "figures")
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig, (ax_acc, ax_loss, ax_lr) = plt.subplots(1, 3, figsize=(16, 4.2), gridspec_kw={"width_ratios": [1, 1, 0.7]})
     for model, h in histories.items():
         ep = [r["epoch"] for r in h["epochs"]]
         name = t["model"][model]
@@ -62,9 +63,15 @@ def plot_epoch_curves(histories: dict[str, dict], lang: str) -> plt.Figure:
                         ms=3, label=f"{name} {t[split]}")
             ax_loss.plot(ep, [r[f"{split}_loss"] for r in h["epochs"]], style, color=COLORS[model], marker="o",
                          ms=3, label=f"{name} {t[split]}")
+        # The scheduler watches each run's own test loss, so each model steps at its own epochs.
+        ax_lr.step(ep, [r["lr"] for r in h["epochs"]], where="mid", color=COLORS[model], label=name)
     ax_acc.set(xlabel=t["epoch"], ylabel=t["accuracy"], title=t["acc_title"])
     ax_loss.set(xlabel=t["epoch"], ylabel=t["loss"], title=t["loss_title"])
-    for ax in (ax_acc, ax_loss):
+    ax_lr.set(xlabel=t["epoch"], ylabel=t["lr"], title=t["lr_title"], yscale="log")
+    rates = sorted({r["lr"] for h in histories.values() for r in h["epochs"]})
+    ax_lr.set_yticks(rates, [f"{v:g}" for v in rates])
+    ax_lr.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    for ax in (ax_acc, ax_loss, ax_lr):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -131,14 +138,18 @@ def _channel_grid(maps: np.ndarray, channels: int) -> np.ndarray:
 
 
 def plot_feature_maps(probes: dict[str, dict], lang: str, channels: int, images: int = 3) -> plt.Figure:
-    """Rows: (test image, model); columns: the input, then conv1..conv3 outputs as the lesson hooks them."""
+    """Rows: (test image, model); columns: the input, then conv1..conv3 outputs as the lesson hooks them.
+
+    Each tile is numbered with its channel. The numbers say which map is which within one network
+    only: two separately trained networks share no channel order.
+    """
     t = Words(lang, "figures")
     models = list(probes)
     first = probes[models[0]]
     n_img = min(images, len(first["sample_index"]))
     blocks = sorted(int(k[4:]) for k in first if k.startswith("conv") and k[4:].isdigit())
-    fig, axes = plt.subplots(n_img * len(models), 1 + len(blocks), figsize=(3.2 * (1 + len(blocks)), 1.9 * n_img * len(models)),
-                             squeeze=False, gridspec_kw={"width_ratios": [0.45] + [1] * len(blocks)})
+    fig, axes = plt.subplots(n_img * len(models), 1 + len(blocks), figsize=(3.2 * (1 + len(blocks)) + 0.8, 1.9 * n_img * len(models)),
+                             squeeze=False, gridspec_kw={"width_ratios": [0.45] + [1] * len(blocks)}, layout="constrained")
     for i in range(n_img):
         for j, model in enumerate(models):
             p = probes[model]
@@ -148,13 +159,20 @@ def plot_feature_maps(probes: dict[str, dict], lang: str, channels: int, images:
             row[0].set_title(f"{t['model'][model]}\n{t['true']}: {t['classes'][label]}\n{t['pred']}: {t['classes'][pred]}",
                              fontsize=8)
             for b, ax in zip(blocks, row[1:]):
-                ax.imshow(_channel_grid(p[f"conv{b}"][i], channels), cmap="viridis")
+                maps = p[f"conv{b}"][i]
+                im = ax.imshow(_channel_grid(maps, channels), cmap="viridis", vmin=0, vmax=1)
+                side = maps.shape[-1]
+                cols = int(np.ceil(min(channels, len(maps)) / (2 if channels > 1 else 1)))
+                for ch in range(min(channels, len(maps))):
+                    r, c = divmod(ch, cols)
+                    ax.text(c * (side + 1) + 0.02 * side, r * (side + 1) + 0.02 * side, str(ch), color="white",
+                            fontsize=6, ha="left", va="top", bbox={"fc": "black", "alpha": 0.5, "pad": 0.5, "lw": 0})
                 if i == 0 and j == 0:
                     ax.set_title(f"conv{b}", fontsize=10)
             for ax in row:
                 ax.axis("off")
-    fig.suptitle(t("fm_title", n=channels), fontsize=11)
-    fig.tight_layout()
+    fig.colorbar(im, ax=axes[:, 1:].ravel().tolist(), label=t["fm_scale"], shrink=0.5, pad=0.01)
+    fig.suptitle(t("fm_title", last=channels - 1) + "\n" + t["fm_note"], fontsize=10)
     return fig
 
 
@@ -251,7 +269,7 @@ def plot_gradcam(probes: dict[str, dict], lang: str) -> plt.Figure:
     models = list(probes)
     first = probes[models[0]]
     n = len(first["sample_index"])
-    fig, axes = plt.subplots(n, 1 + len(models), figsize=(2.2 * (1 + len(models)), 2.3 * n), squeeze=False,
+    fig, axes = plt.subplots(n, 1 + len(models), figsize=(2.2 * (1 + len(models)) + 0.8, 2.3 * n), squeeze=False,
                              layout="constrained")
     for i in range(n):
         axes[i][0].imshow(first["sample_images"][i])
@@ -263,7 +281,44 @@ def plot_gradcam(probes: dict[str, dict], lang: str) -> plt.Figure:
                                  fontsize=8)
         for ax in axes[i]:
             ax.axis("off")
+    _cam_colorbar(fig, axes, t)
     fig.suptitle(t["gradcam_title"], fontsize=9)
+    return fig
+
+
+def _cam_colorbar(fig: plt.Figure, axes, t: Words) -> None:
+    mappable = plt.cm.ScalarMappable(cmap="jet", norm=matplotlib.colors.Normalize(0, 1))
+    fig.colorbar(mappable, ax=np.asarray(axes).ravel().tolist(), label=t["cam_scale"], shrink=0.4)
+
+
+def plot_gradcam_misclassified(probes: dict[str, dict], lang: str) -> plt.Figure:
+    """Per model, a few test images it got wrong: the image, Grad-CAM for the wrong and for the true class.
+
+    Each model has its own errors, so the images differ between the models' rows.
+    """
+    t = Words(lang, "figures")
+    models = [m for m, p in probes.items() if len(p.get("misclassified_index", ())) and "misclassified_gradcam_true" in p]
+    n = max((len(probes[m]["misclassified_index"]) for m in models), default=0)
+    fig, axes = plt.subplots(len(models) * 3, max(n, 1), figsize=(2.1 * max(n, 1) + 0.8, 2.2 * 3 * max(len(models), 1)),
+                             squeeze=False, layout="constrained")
+    for j, model in enumerate(models):
+        p = probes[model]
+        for i in range(n):
+            col = [axes[3 * j + r][i] for r in range(3)]
+            for ax in col:
+                ax.axis("off")
+            if i >= len(p["misclassified_index"]):
+                continue
+            image, label, pred = p["misclassified_images"][i], int(p["misclassified_labels"][i]), int(p["misclassified_preds"][i])
+            col[0].imshow(image)
+            col[0].set_title(f"{t['model'][model]} #{int(p['misclassified_index'][i])}\n{t['true']}: "
+                             f"{t['classes'][label]}, {t['pred']}: {t['classes'][pred]}", fontsize=7)
+            col[1].imshow(_overlay(image, p["misclassified_gradcam_pred"][i]))
+            col[1].set_title(t("cam_for_pred", label=t["classes"][pred]), fontsize=7)
+            col[2].imshow(_overlay(image, p["misclassified_gradcam_true"][i]))
+            col[2].set_title(t("cam_for_true", label=t["classes"][label]), fontsize=7)
+    _cam_colorbar(fig, axes, t)
+    fig.suptitle(t["miss_title"], fontsize=9)
     return fig
 
 
@@ -346,6 +401,15 @@ def plot_se_diagram(lang: str) -> plt.Figure:
 
 # ---------------------------------------------------------------------------------------------
 
+# Figures that show no single run: every other figure is labelled with the seed it shows.
+MULTI_SEED = ("seed_band.png", "se_block.png")
+
+
+def label_seed(fig: plt.Figure, seed: int, lang: str) -> None:
+    """Write the run's seed above the figure's top-left corner, clear of titles in any layout."""
+    fig.text(0.0, 1.0, Words(lang, "figures")("seed_label", seed=seed), ha="left", va="bottom", fontsize=9,
+             color="#555", transform=fig.transFigure)
+
 
 def load_histories(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
     return {m: [atomic.read_json(run_folder(run_dir, m, s) / "history.json", "a training run's history",
@@ -380,6 +444,10 @@ def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: i
         figures["excitation_lines.png"] = plot_excitation_lines(se, lang)
         figures["se_rescaling.png"] = plot_se_rescaling(se, lang)
         figures["gate_distribution.png"] = plot_gate_distribution(se, lang)
+    figures["gradcam_misclassified.png"] = plot_gradcam_misclassified(probes, lang)
+    for name, fig in figures.items():
+        if name not in MULTI_SEED:
+            label_seed(fig, seed, lang)
     written = []
     for name, fig in figures.items():
         atomic.save_figure(fig, out_dir / name, dpi=dpi, bbox_inches="tight")

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 def figure_names(models: list[str]) -> list[str]:
     names = ["iteration_loss", "epoch_curves", "feature_maps", "se_block", "gradcam", "per_class_accuracy",
-             "confusion", "seed_band"]
+             "confusion", "seed_band", "gradcam_misclassified"]
     if "se" in models:
         names += ["channel_attention", "excitation_lines", "se_rescaling", "gate_distribution"]
     return names
 
 
 def table_names(models: list[str]) -> list[str]:
-    names = ["metrics", "seeds", "architecture", "data", "recipe", "cost", "performance"]
+    names = ["metrics", "seeds", "architecture", "data", "recipe", "cost", "performance", "schedule",
+             "look_seed_band", "look_epoch_curves", "look_per_class"]
     if {"cnn", "se"} <= set(models):
         names += ["fact_se_params", "fact_gap", "fact_time", "fact_se_step", "gap", "verdict", "literature"]
     if "se" in models:
-        names += ["specificity"]
+        names += ["specificity", "gate_activation", "look_gates"]
     return names
 
 

@@ -10,8 +10,10 @@ test image of each of the first classes, the same for every model) the images, t
 of each block (conv output as the lesson hooks it, after BN+ReLU, and for attention models after
 the attention, with the channel gates and, for spatial attention, the spatial gate maps) and
 Grad-CAM maps for the predicted and the true class; and for channel-attention models the
-per-class mean gate of every channel and the raw gates of a fixed random sample of test images
-(sample_of_gates says which).
+per-class mean gate of every channel, the raw gates of a fixed random sample of test images
+(sample_of_gates says which) and, for every test image and block, the Pearson correlation across
+channels between a channel's gate and its squeeze input (gate_activation_r_<k>); and for a few
+misclassified test images (misclassified_index) their Grad-CAM maps for the predicted and the true class.
 """
 
 from __future__ import annotations
@@ -33,6 +35,28 @@ from .attention import AFTER_POOL
 from .train import pick_device
 
 GATE_SAMPLE = 1000  # test images whose raw gates are kept, for distributions and class statistics
+MISCLASSIFIED = 4  # misclassified test images whose Grad-CAM maps are kept
+
+
+def rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of each row of ``a`` with the same row of ``b`` (N x C -> N); NaN where a row is constant."""
+    a = a - a.mean(1, keepdims=True)
+    b = b - b.mean(1, keepdims=True)
+    norm = np.sqrt((a * a).sum(1) * (b * b).sum(1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, (a * b).sum(1) / norm, np.nan)
+
+
+def misclassified_indices(labels: np.ndarray, preds: np.ndarray, count: int) -> np.ndarray:
+    """The first misclassified test images, one per true class, in test-set order, at most ``count``."""
+    chosen, classes = [], set()
+    for i in np.flatnonzero(labels != preds):
+        if int(labels[i]) not in classes:
+            chosen.append(int(i))
+            classes.add(int(labels[i]))
+        if len(chosen) == count:
+            break
+    return np.array(chosen, dtype=np.int64)
 
 
 def sample_indices(labels: np.ndarray, count: int) -> np.ndarray:
@@ -83,12 +107,25 @@ def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_i
 
     # Channel attention (SE, ECA, CBAM's channel branch) keeps its last gates, N x C, per block.
     se_blocks = [b.se for b in model.blocks if hasattr(b.se, "last_gates")]
-    preds, gates = [], [[] for _ in se_blocks]
+    # The squeeze input of each channel: the mean over H, W of the map the attention module receives.
+    squeezed: list[torch.Tensor] = [None] * len(se_blocks)
+
+    def keep_squeeze(k):
+        def hook(module, inputs):
+            squeezed[k] = inputs[0].float().mean(dim=(2, 3))
+        return hook
+
+    handles = [b.register_forward_pre_hook(keep_squeeze(k)) for k, b in enumerate(se_blocks)]
+    preds, gates, corr = [], [[] for _ in se_blocks], [[] for _ in se_blocks]
     for i in range(0, len(y_all), batch_size):
         logits = model(prep(x_all[i : i + batch_size]))
         preds.append(logits.argmax(1).cpu().numpy())
         for k, block in enumerate(se_blocks):
-            gates[k].append(block.last_gates.cpu().numpy())
+            g = block.last_gates.cpu().numpy().astype(np.float64)
+            gates[k].append(g)
+            corr[k].append(rowwise_pearson(g, squeezed[k].cpu().numpy().astype(np.float64)))
+    for h in handles:
+        h.remove()
     pred = np.concatenate(preds)
     gates = [np.concatenate(g).astype(np.float64) for g in gates]
     # A fixed random subset, not the first images: prepared test sets are often sorted by class.
@@ -106,6 +143,7 @@ def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_i
         np.add.at(sums, y_all, g)
         out[f"gates_class_mean_{k}"] = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
         out[f"gates_sample_{k}"] = g[sample].astype(np.float16)
+        out[f"gate_activation_r_{k}"] = np.concatenate(corr[k - 1]).astype(np.float32)
 
     # Feature maps of the sample images, block by block, in the order the network computes them.
     idx = sample_indices(y_all, sample_images)
@@ -138,6 +176,16 @@ def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_i
     x = prep(x_all[idx])
     out["gradcam_pred"] = grad_cam(model, x, out["sample_preds"].tolist())
     out["gradcam_true"] = grad_cam(model, x, out["sample_labels"].tolist())
+    # Where a wrong prediction looked, and where the true class's evidence lies in the same image.
+    miss = misclassified_indices(y_all, pred, MISCLASSIFIED)
+    out["misclassified_index"] = miss
+    out["misclassified_images"] = arrays["x_test"][miss]
+    out["misclassified_labels"] = y_all[miss]
+    out["misclassified_preds"] = pred[miss]
+    if len(miss):
+        x = prep(x_all[miss])
+        out["misclassified_gradcam_pred"] = grad_cam(model, x, pred[miss].tolist())
+        out["misclassified_gradcam_true"] = grad_cam(model, x, y_all[miss].tolist())
     return out
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from . import atomic, run_folder
 from .i18n import languages
-from .stats import gap_statistics, paired_final_accuracies, specificity, summarize
+from .stats import (gap_statistics, gate_activation_correlation, paired_final_accuracies, schedule_summary,
+                    specificity, summarize)
 from .tables import (SENET_CIFAR10_ERROR, SENET_CITATION, architecture_markdown, cost_markdown, data_markdown,
-                     facts_markdown, gap_markdown, gap_verdict, literature_markdown, metrics_markdown,
-                     performance_markdown, recipe_markdown, se_step_fact, seeds_markdown,
-                     specificity_markdown)
+                     facts_markdown, gap_markdown, gap_verdict, gate_activation_markdown, literature_markdown,
+                     look_markdown, metrics_markdown, performance_markdown, recipe_markdown, schedule_markdown,
+                     se_step_fact, seeds_markdown, specificity_markdown)
 
 
 # What the tables read from each file: a file without one of these is named, not a bare KeyError.
@@ -31,12 +32,24 @@ def load_metrics(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str
                 for s in seeds] for m in models}
 
 
+def load_histories(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
+    """Each run's history.json, with its seed added."""
+    return {m: [{**atomic.read_json(run_folder(run_dir, m, s) / "history.json", "a training run's history", ("epochs",)),
+                 "seed": s} for s in seeds] for m in models}
+
+
 def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: list[str]) -> list[Path]:
     metrics = load_metrics(run_dir, models, seeds)
-    spec = None
+    histories = load_histories(run_dir, models, seeds)
+    schedule = schedule_summary(histories)
+    # The figures' seed: the paragraphs beside the figures quote the run the figures show.
+    probes = {m: atomic.read_npz(run_folder(run_dir, m, seeds[0]) / "probe.npz",
+                                 "the SE model's probe" if m == "se" else "a trained model's probe") for m in models}
+    spec = corr = None
     if "se" in models:
-        probe = atomic.read_npz(run_folder(run_dir, "se", seeds[0]) / "probe.npz", "the SE model's probe")
+        probe = probes["se"]
         spec = specificity(probe)
+        corr = gate_activation_correlation(probe)
         n_gates = len(probe["gates_sample_1"])
     recipe = next(iter(metrics.values()))[0]["provenance"]["recipe"]
     provenance = atomic.read_json(run_dir / "data" / "provenance.json", "the data provenance of the prepare step",
@@ -53,10 +66,13 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
             "recipe.md": recipe_markdown(recipe, lang),
             "cost.md": cost_markdown(summary, recipe["model"], lang),
             "performance.md": performance_markdown(run_dir, lang),
+            "schedule.md": schedule_markdown(schedule, lang),
+            **look_markdown(histories, probes, seeds[0], lang),
             **{name: text + "\n" for name, text in facts_markdown(summary, lang).items()},
         }
         if spec is not None:
             parts["specificity.md"] = specificity_markdown(spec, seeds[0], n_gates, lang) + "\n"
+            parts["gate_activation.md"] = gate_activation_markdown(corr, seeds[0], lang)
         parts["seeds.md"] = seeds_markdown(summary, lang)
         if gap is not None:
             parts["gap.md"] = gap_markdown(summary, gap, lang)
@@ -68,7 +84,8 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
             written.append(out / name)
     atomic.write_json(run_dir / "tables" / "summary.json", {
         "recipe_epochs": recipe["train"]["epochs"], "models": summary, "gap_se_minus_cnn": gap,
-        "gate_class_specificity": spec, "data": provenance,
+        "gate_class_specificity": spec, "gate_activation_correlation": corr, "lr_schedule": schedule,
+        "data": provenance,
         "literature_senet_cifar10_error": {"source": SENET_CITATION, "errors": SENET_CIFAR10_ERROR}})
     return written + [run_dir / "tables" / "summary.json"]
 

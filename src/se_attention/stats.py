@@ -86,3 +86,44 @@ def specificity(probe: dict) -> list[float]:
     keys = sorted((k for k in probe if k.startswith("gates_sample_")), key=lambda k: int(k.rsplit("_", 1)[1]))
     labels = probe["labels"][probe["sample_of_gates"]]
     return [class_share(probe[k], labels) for k in keys]
+
+
+def gate_activation_correlation(probe: dict) -> list[dict]:
+    """Per SE block, the spread over test images of the per-image Pearson r between gate and squeeze input.
+
+    The probe computes one r per image and block, across channels: does a channel that is more
+    active on this image (higher mean over H, W before the attention) get a higher gate? Images
+    whose r is undefined (a constant row) are left out and counted.
+    """
+    keys = sorted((k for k in probe if k.startswith("gate_activation_r_")), key=lambda k: int(k.rsplit("_", 1)[1]))
+    out = []
+    for key in keys:
+        r = np.asarray(probe[key], dtype=np.float64)
+        valid = r[np.isfinite(r)]
+        q1, median, q3 = (float(v) for v in np.percentile(valid, [25, 50, 75])) if len(valid) else (math.nan,) * 3
+        out.append({"block": int(key.rsplit("_", 1)[1]), "images": int(len(valid)), "undefined": int(len(r) - len(valid)),
+                    "median": median, "q1": q1, "q3": q3,
+                    "share_negative": float((valid < 0).mean()) if len(valid) else math.nan})
+    return out
+
+
+def schedule_summary(histories: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Per model and run: the epoch first trained at a lower rate, the rate drops, the best and last epoch.
+
+    ``histories`` maps a model to its runs' history.json contents, each with a "seed" added. Each
+    epoch record holds the rate it was trained with (the scheduler steps after the epoch).
+    """
+    out = {}
+    for model, runs in histories.items():
+        rows = []
+        for h in runs:
+            epochs = h["epochs"]
+            lrs = [r["lr"] for r in epochs]
+            acc = [r["test_acc"] for r in epochs]
+            first = next((r["epoch"] for r in epochs if r["lr"] < lrs[0]), None)
+            best = epochs[int(np.argmax(acc))]["epoch"]  # the first epoch with the highest accuracy
+            rows.append({"seed": h["seed"], "first_lower_lr_epoch": first, "lr_start": lrs[0], "lr_end": lrs[-1],
+                         "drops": sum(b < a for a, b in zip(lrs, lrs[1:])), "best_epoch": best,
+                         "last_epoch": epochs[-1]["epoch"], "best_is_last": best == epochs[-1]["epoch"]})
+        out[model] = rows
+    return out

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import statistics
+
+import numpy as np
 from pathlib import Path
 
 from . import atomic
@@ -322,3 +324,79 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
     else:
         parts.append(t["no_faith"])
     return "\n\n".join(parts) + "\n"
+
+
+def gate_activation_markdown(rows: list[dict], seed: int, lang: str) -> str:
+    """Per SE block, how a channel's gate relates to its mean activation on the same image, and what it shows."""
+    t = Words(lang, "report")
+    body = [[t("corr_block", k=r["block"]), f"{r['images']:,}", f"{r['median']:+.2f}", f"[{r['q1']:+.2f}, {r['q3']:+.2f}]",
+             f"{100 * r['share_negative']:.0f}%"] for r in rows]
+    verdicts = []
+    for r in rows:
+        key = "corr_negative" if r["q3"] < 0 else "corr_positive" if r["q1"] > 0 else "corr_mixed"
+        verdicts.append(t(key, k=r["block"], median=r["median"]))
+    strongest = min(rows, key=lambda r: r["median"])
+    meaning = t["corr_meaning_negative"] if strongest["q3"] < 0 else t["corr_meaning_other"]
+    return (table(t["corr_head"], body) + "\n" + t("corr_note", seed=seed, n=f'{rows[0]["images"] + rows[0]["undefined"]:,}')
+            + "\n\n" + t["sentence_sep"].join(verdicts + [meaning]) + "\n")
+
+
+def schedule_markdown(schedule: dict[str, list[dict]], lang: str) -> str:
+    """When each run first trained at a lower rate, its best epoch, and whether that was the last one."""
+    t = Words(lang, "report")
+    rows = []
+    for model, runs in schedule.items():
+        for r in runs:
+            first = r["first_lower_lr_epoch"]
+            rows.append([t["model"][model], r["seed"], t["never"] if first is None else first, r["drops"],
+                         f"{r['lr_start']:g} → {r['lr_end']:g}", f"{r['best_epoch']} / {r['last_epoch']}",
+                         t["yes_word"] if r["best_is_last"] else t["no_word"]])
+    sentences = []
+    for model, runs in schedule.items():
+        firsts = [r["first_lower_lr_epoch"] for r in runs if r["first_lower_lr_epoch"] is not None]
+        last = sum(r["best_is_last"] for r in runs)
+        key = "sched_all_last" if last == len(runs) else "sched_none_last" if last == 0 else "sched_some_last"
+        sentences.append(t(key, model=t["model"][model], n=len(runs), last=last,
+                           lo=min(firsts) if firsts else "—", hi=max(firsts) if firsts else "—"))
+    return table(t["sched_head"], rows) + "\n" + t["sentence_sep"].join(sentences + [t["sched_meaning"]]) + "\n"
+
+
+def look_markdown(histories: dict[str, list[dict]], probes: dict[str, dict], seed: int, lang: str) -> dict[str, str]:
+    """The numbers each Results figure's "what to look for" paragraph quotes, one snippet per figure."""
+    t, classes = Words(lang, "report"), Words(lang, "figures")["classes"]
+    parts = {}
+    last = {m: [h["epochs"][-1] for h in runs] for m, runs in histories.items()}
+    spans = "; ".join(t("look_span", model=t["model"][m], lo=min(r["test_acc"] for r in rs),
+                        hi=max(r["test_acc"] for r in rs)) for m, rs in last.items())
+    ranges = [(min(r["test_acc"] for r in rs), max(r["test_acc"] for r in rs)) for rs in last.values()]
+    overlap = max(lo for lo, _ in ranges) <= min(hi for _, hi in ranges)
+    parts["look_seed_band.md"] = t("look_seed_band", spans=spans,
+                                   overlap=t["look_overlap"] if overlap else t["look_apart"])
+    own = {m: next(h for h in runs if h["seed"] == seed) for m, runs in histories.items()}
+    gaps = "; ".join(t("look_train_test", model=t["model"][m], train=h["epochs"][-1]["train_acc"],
+                       test=h["epochs"][-1]["test_acc"]) for m, h in own.items())
+    parts["look_epoch_curves.md"] = t("look_epoch_curves", seed=seed, gaps=gaps)
+    per_class = []
+    for m, p in probes.items():
+        cm = np.asarray(p["confusion"], dtype=float)
+        acc = 100 * np.diag(cm) / np.maximum(cm.sum(1), 1)
+        off = cm / np.maximum(cm.sum(1, keepdims=True), 1) * 100
+        np.fill_diagonal(off, -1)
+        a, b = np.unravel_index(int(np.argmax(off)), off.shape)
+        per_class.append(t("look_class", model=t["model"][m], best=classes[int(np.argmax(acc))],
+                           best_acc=float(acc.max()), worst=classes[int(np.argmin(acc))],
+                           worst_acc=float(acc.min()), a=classes[int(a)], b=classes[int(b)],
+                           share=float(off[a, b])))
+    parts["look_per_class.md"] = t("look_per_class", seed=seed, models=t["sentence_sep"].join(per_class))
+    if "se" in probes:
+        se = probes["se"]
+        keys = sorted((k for k in se if k.startswith("gates_sample_")), key=lambda k: int(k.rsplit("_", 1)[1]))
+        blocks = []
+        for key in keys:
+            g = np.asarray(se[key], dtype=np.float32)
+            means = np.asarray(se[f"gates_class_mean_{key.rsplit('_', 1)[1]}"], dtype=np.float32)
+            blocks.append(t("look_gate_block", k=int(key.rsplit("_", 1)[1]), median=float(np.median(g)),
+                            low=100 * float((g < 0.1).mean()), high=100 * float((g > 0.9).mean()),
+                            lo=float(means.min()), hi=float(means.max())))
+        parts["look_gates.md"] = t("look_gates", seed=seed, n=f"{len(se[keys[0]]):,}", blocks=t["sentence_sep"].join(blocks))
+    return {name: text + "\n" for name, text in parts.items()}
