@@ -39,7 +39,8 @@ def test_smoke_run_writes_results_figures_and_a_bilingual_site(smoke_repo):
         assert (res / "runs" / model / "seed0" / "benchmark.tsv").exists()
     zh = (repo / "site" / "smoke" / "index.html").read_text()
     en = (repo / "site" / "smoke" / "en" / "index.html").read_text()
-    assert "主要结果" in zh and "Headline result" in en
+    assert "实验给出的答案" in zh and "The answer, from the runs" in en  # the home page opens with the idea
+    assert zh.index("generated/figures/zh/se_block.png") < zh.index("具体数字")
     assert 'hreflang="en"' in zh and 'hreflang="zh"' in en  # the language switcher
     assert "generated/figures/zh/epoch_curves.png" in zh
     assert (repo / "site" / "smoke" / "en" / "results" / "index.html").exists()
