@@ -91,8 +91,25 @@ def export_onnx(model: LessonCNN, out: Path) -> list[str]:
         torch.onnx.export(graph, example, str(tmp), input_names=["image", "attention"], output_names=names,
                           dynamic_shapes={"image": {0: torch.export.Dim("batch")}, "attention": None},
                           dynamo=True, external_data=False, verbose=False)
+    strip_source_locations(tmp)
     tmp.replace(out)
     return names
+
+
+def strip_source_locations(path: Path) -> None:
+    """Drop what the exporter records about the Python that traced the graph (stack traces with
+    this machine's file paths, node names of the source): the published model is the graph alone,
+    and re-exporting from another checkout gives the same bytes."""
+    import onnx
+
+    model = onnx.load(str(path))
+    graphs = [model.graph] + [f for f in model.functions]
+    for graph in graphs:
+        for node in graph.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+    del model.graph.metadata_props[:]
+    onnx.save(model, str(path))
 
 
 def sample_indices(labels: np.ndarray, per_class: int) -> np.ndarray:

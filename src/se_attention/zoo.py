@@ -47,6 +47,8 @@ def holm(p_values: dict[str, float | None]) -> dict[str, float | None]:
 
 
 def gate_keys(probe, prefix: str) -> list[str]:
+    """``prefix1``, ``prefix2``, ... in block order; none for a model without such arrays (unlike
+    figures._gate_keys, which refuses: every zoo figure must also take models without gates)."""
     return sorted((k for k in probe if k.startswith(prefix)), key=lambda k: int(k.rsplit("_", 1)[1]))
 
 
@@ -177,13 +179,18 @@ def plot_curves(runs: dict[str, list[dict]], lang: str) -> plt.Figure:
     return fig
 
 
+def with_keys(probes: dict[str, dict], prefix: str) -> tuple[list[str], int]:
+    """The models whose probe has per-block arrays named ``prefix<k>``, and the most blocks any has."""
+    models = [m for m, p in probes.items() if gate_keys(p, prefix)]
+    return models, max((len(gate_keys(probes[m], prefix)) for m in models), default=0)
+
+
 def plot_gate_maps(probes: dict[str, dict], lang: str, seed: int) -> plt.Figure:
     """Mean gate per class (rows) and channel (columns), per module and block (SENet Fig. 6 style)."""
     t = Words(lang, "zoo")
-    models = [m for m, p in probes.items() if gate_keys(p, "gates_class_mean_")]
+    models, blocks = with_keys(probes, "gates_class_mean_")
     if not models:
         return _message(t["no_gates"])
-    blocks = max(len(gate_keys(probes[m], "gates_class_mean_")) for m in models)
     fig, axes = plt.subplots(len(models), blocks, figsize=(4 * blocks, 2.2 * len(models) + 0.6),
                              layout="constrained", squeeze=False)
     for i, m in enumerate(models):
@@ -200,11 +207,10 @@ def plot_gate_maps(probes: dict[str, dict], lang: str, seed: int) -> plt.Figure:
 def plot_gate_distributions(probes: dict[str, dict], lang: str, seed: int) -> plt.Figure:
     """How the gates of each block spread, per module (all channels of the sampled test images)."""
     t = Words(lang, "zoo")
-    models = [m for m, p in probes.items() if gate_keys(p, "gates_sample_")]
+    models, blocks = with_keys(probes, "gates_sample_")
     if not models:
         return _message(t["no_gates"])
     col = colors(list(probes))
-    blocks = max(len(gate_keys(probes[m], "gates_sample_")) for m in models)
     fig, axes = plt.subplots(1, blocks, figsize=(4.2 * blocks, 3.6), layout="constrained", sharey=True, squeeze=False)
     bins = np.linspace(0, 1, 41)
     for j in range(blocks):
