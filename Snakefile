@@ -46,6 +46,7 @@ rule all:
         expand(rules.train.output, model=MODELS, seed=SEEDS),
         expand(rules.probe.output, model=MODELS, seed=FIGURE_SEED),
         rules.site.input.figures,
+        rules.site.input.diagrams,
         rules.site.input.tables,
         rules.site.input.notebooks,
         rules.site.input.zoo,

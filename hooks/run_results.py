@@ -8,7 +8,7 @@ site asks no other host. Nothing is copied into docs/:
 * the generated tables are included by pymdownx.snippets from results/<run>/ ("tables/<lang>/x.md"), and
   code from the repository itself ("src/se_attention/se.py:se_block", a section between
   `# --8<-- [start:se_block]` and `# --8<-- [end:se_block]`), so a page shows the code that ran;
-* figures become files at generated/figures/<lang>/x.png and KaTeX's CSS and fonts at assets/katex/; the
+* figures and diagrams become files at generated/figures/<lang>/x.png and x.svg and KaTeX's CSS and fonts at assets/katex/; the
   executed notebooks are added by the i18n_notebooks hook, after i18n has sorted the pages (i18n
   only takes pages from docs/), from the folder ``notebooks_dir`` names;
 * `mkdocs serve` watches results/<run>/ and src/, so a redrawn figure or a rewritten table shows at once.
@@ -57,7 +57,8 @@ def on_files(files, config):
     run, root = run_dir(config), _root(config)
     # Not the .<name>.<random>.part.png files a killed write leaves (se_attention.atomic).
     found = [(f"generated/figures/{p.relative_to(run / 'views' / 'figures').as_posix()}", p)
-             for p in sorted((run / "views" / "figures").rglob("*.png")) if not p.name.startswith(".")]
+             for p in sorted((run / "views" / "figures").rglob("*")) if p.suffix in (".png", ".svg")
+             and not p.name.startswith(".")]
     base, patterns = KATEX
     katex = root / base
     if not (katex / patterns[0]).is_file():

@@ -43,6 +43,27 @@ rule figures:
         "> {log:q} 2>&1"
 
 
+# The diagrams (SE block, its place in this CNN, in a ResNet block, after the conv or the pool) are
+# drawn from the model definition and the recipe's model settings alone: no run, no data.
+rule diagrams:
+    input:
+        stamp=code_stamp("diagrams", "diagrams", {"model": config["model"]}, LOCALES, extra_modules=["se"]),
+    output:
+        update(expand(f"{RES}/views/figures/{{{{lang}}}}/{{name}}.svg", name=outputs.DIAGRAM_NAMES)),
+    wildcard_constraints:
+        lang="|".join(LANGS),
+    params:
+        settings=json.dumps(config["model"], sort_keys=True),
+        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
+    log:
+        f"{RES}/logs/diagrams_{{lang}}.log",
+    conda:
+        "../environment.yml"
+    shell:
+        "PYTHONPATH=src python -m se_attention.diagrams --model-settings {params.settings:q} --lang {wildcards.lang} "
+        "--out-dir {params.out_dir:q} > {log:q} 2>&1"
+
+
 rule report:
     input:
         metrics=expand(f"{RES}/runs/{{model}}/seed{{seed}}/metrics.json", model=MODELS, seed=SEEDS),

@@ -35,6 +35,7 @@ rule notebook:
 rule site:
     input:
         figures=expand(rules.figures.output, lang=LANGS),
+        diagrams=expand(rules.diagrams.output, lang=LANGS),
         tables=rules.report.output,
         notebooks=expand(rules.notebook.output, lang=LANGS) if "se" in MODELS else [],
         zoo=rules.zoo.output if outputs.has_zoo(MODELS) else [],

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT
 
-STEPS = ["data", "train", "probe", "figures", "report", "zoo", "site", "bench", "fleet", "stamps", "notebook", "explorer"]
+STEPS = ["data", "train", "probe", "figures", "report", "zoo", "site", "bench", "fleet", "stamps", "notebook", "explorer", "diagrams"]
 
 
 @pytest.mark.parametrize("step", STEPS)

@@ -13,6 +13,7 @@ instead of the smoke workflow's (about 2 minutes to build).
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -224,6 +225,21 @@ def test_concepts_page_shows_code(page, site_url, lang):
     for block in python:
         assert block.is_visible() and block.locator("span").count() > 0, "code is not highlighted"
         assert len(block.inner_text().strip().splitlines()) >= 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang, code", [("", "zh"), ("en/", "en")])
+def test_concepts_page_shows_the_four_diagrams_in_its_language(page, site_url, lang, code):
+    """The SE block, its place in this CNN and in a ResNet block, after conv vs after pool: drawn, loaded, translated."""
+    page.goto(site_url + lang + "concepts/")
+    page.wait_for_load_state("load")
+    shown = page.eval_on_selector_all(
+        "article img[src$='.svg']", "els => els.map(e => [e.getAttribute('src'), e.alt, e.naturalWidth, e.clientWidth])")
+    names = [src.rsplit("/", 1)[1] for src, *_ in shown]
+    assert names == ["se_block.svg", "se_in_cnn.svg", "se_resnet.svg", "se_placement.svg"], names
+    for src, alt, natural, width in shown:
+        assert f"/{code}/" in src and natural > 0 and width > 0, src
+        assert bool(re.search(r"[\u4e00-\u9fff]", alt)) == (code == "zh"), alt
 
 
 @pytest.mark.slow

@@ -40,7 +40,7 @@ def test_smoke_run_writes_results_figures_and_a_bilingual_site(smoke_repo):
     zh = (repo / "site" / "smoke" / "index.html").read_text()
     en = (repo / "site" / "smoke" / "en" / "index.html").read_text()
     assert "实验给出的答案" in zh and "The answer, from the runs" in en  # the home page opens with the idea
-    assert zh.index("generated/figures/zh/se_block.png") < zh.index('id="headline"')
+    assert zh.index("generated/figures/zh/se_block.svg") < zh.index('id="headline"')
     assert 'hreflang="en"' in zh and 'hreflang="zh"' in en  # the language switcher
     assert "generated/figures/zh/epoch_curves.png" in zh
     assert (repo / "site" / "smoke" / "en" / "results" / "index.html").exists()

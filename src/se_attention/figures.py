@@ -375,34 +375,10 @@ def plot_gate_distribution(probe: dict, lang: str) -> plt.Figure:
     return fig
 
 
-def plot_se_diagram(lang: str) -> plt.Figure:
-    """The SE block as a flow of boxes; the skip arrow carries X to the scaling step."""
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-
-    t = Words(lang, "figures")
-    fig, ax = plt.subplots(figsize=(11, 2.6))
-    ax.set_xlim(0, 6)
-    ax.set_ylim(-0.6, 1.3)
-    ax.axis("off")
-    colours = ["#dbe9f6", "#fde0c5", "#f9d5d3", "#f9d5d3", "#d9f0d3", "#dbe9f6"]
-    for i, ((title, shape), colour) in enumerate(zip(t["diagram"], colours)):
-        ax.add_patch(FancyBboxPatch((i + 0.08, 0.15), 0.84, 0.7, boxstyle="round,pad=0.02", fc=colour, ec="#444"))
-        ax.text(i + 0.5, 0.6, title, ha="center", va="center", fontsize=10.5)
-        ax.text(i + 0.5, 0.35, shape, ha="center", va="center", fontsize=8.5)
-        if i:
-            ax.add_patch(FancyArrowPatch((i - 0.06, 0.5), (i + 0.1, 0.5), arrowstyle="-|>", mutation_scale=12))
-    ax.add_patch(FancyArrowPatch((0.5, 0.15), (4.5, 0.15), connectionstyle="arc3,rad=0.25", arrowstyle="-|>",
-                                 mutation_scale=12, color="#2a7"))
-    ax.annotate("", xy=(4.0, 1.0), xytext=(2.0, 1.0), arrowprops={"arrowstyle": "<->", "color": "#c33"})
-    ax.text(3.0, 1.1, f"{t['excitation']}: s = σ(W₂ ReLU(W₁ z))", ha="center", color="#c33", fontsize=10)
-    ax.set_title(t["diagram_title"], fontsize=12)
-    return fig
-
-
 # ---------------------------------------------------------------------------------------------
 
 # Figures that show no single run: every other figure is labelled with the seed it shows.
-MULTI_SEED = ("seed_band.png", "se_block.png")
+MULTI_SEED = ("seed_band.png",)
 
 
 def label_seed(fig: plt.Figure, seed: int, lang: str) -> None:
@@ -432,7 +408,6 @@ def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: i
         "iteration_loss.png": plot_iteration_loss(histories, lang),
         "epoch_curves.png": plot_epoch_curves(histories, lang),
         "feature_maps.png": plot_feature_maps(probes, lang, channels),
-        "se_block.png": plot_se_diagram(lang),
         "gradcam.png": plot_gradcam(probes, lang),
         "per_class_accuracy.png": plot_per_class_accuracy(probes, lang),
         "confusion.png": plot_confusion(probes, lang),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 def figure_names(models: list[str]) -> list[str]:
-    names = ["iteration_loss", "epoch_curves", "feature_maps", "se_block", "gradcam", "per_class_accuracy",
+    names = ["iteration_loss", "epoch_curves", "feature_maps", "gradcam", "per_class_accuracy",
              "confusion", "seed_band", "gradcam_misclassified"]
     if "se" in models:
         names += ["channel_attention", "excitation_lines", "se_rescaling", "gate_distribution"]
@@ -24,6 +24,9 @@ def table_names(models: list[str]) -> list[str]:
         names += ["specificity", "gate_activation", "look_gates"]
     return names
 
+
+# Drawn from the model definition alone (se_attention.diagrams), as SVG: no run needed.
+DIAGRAM_NAMES = ["se_block", "se_in_cnn", "se_resnet", "se_placement"]
 
 ZOO_TABLES = ["zoo", "zoo_verdicts", "zoo_specificity"]
 ZOO_FIGURES = ["zoo_forest", "zoo_curves", "zoo_gates", "zoo_gate_distribution", "zoo_spatial"]
