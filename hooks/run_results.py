@@ -16,8 +16,11 @@ site asks no other host. Nothing is copied into docs/:
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import mkdocs.plugins
@@ -84,22 +87,50 @@ def on_serve(server, config, builder):
 # A file of the repository named in a page's prose (`src/se_attention/figures.py`): inline code only (a code block's
 # <code> holds highlighted spans), and not one that is a link's text already.
 REPO_FILE = re.compile(r'(?<!">)<code>((?:src|rules|config|hooks|notebooks|tests)/[\w./-]*)</code>')
+# A function or class of the package named in prose (`plot_feature_maps`), as a caption names the code that drew it.
+CODE_NAME = re.compile(r'(?<!">)<code>([A-Za-z_]\w*)</code>')
+PACKAGE = "src/se_attention"
+
+
+@functools.cache
+def definitions(root: Path) -> dict[str, tuple[str, int]]:
+    """Top-level functions and classes of the package defined exactly once: name -> (file, line)."""
+    found: dict[str, list[tuple[str, int]]] = {}
+    for path in sorted((root / PACKAGE).glob("*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                found.setdefault(node.name, []).append((path.relative_to(root).as_posix(), node.lineno))
+    return {name: places[0] for name, places in found.items() if len(places) == 1}
+
+
+@functools.cache
+def commit(root: Path) -> str:
+    """The commit the site is built from: a line number is right only in the code of that commit."""
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else "HEAD"
 
 
 def on_page_content(html, page, config, files):
-    # With a repository (repo_url, set by CI), each file a page names links to it, so a reader goes from a
-    # figure's caption or a code section to the code itself. HEAD: the branch GitHub serves by default.
+    # With a repository (repo_url, set by CI), each file a page names links to it, and each function or class
+    # to its line, so a reader goes from a figure's caption or a code section to the code itself.
     repo = (config.get("repo_url") or "").rstrip("/")
     if not repo:
         return html
     root = _root(config)
+    ref, defined = commit(root), definitions(root)
 
-    def link(match):
+    def link_file(match):
         path = match.group(1)
         kind = "tree" if (root / path).is_dir() else "blob" if (root / path).is_file() else None
-        return f'<a href="{repo}/{kind}/HEAD/{path.rstrip("/")}">{match.group(0)}</a>' if kind else match.group(0)
+        return f'<a href="{repo}/{kind}/{ref}/{path.rstrip("/")}">{match.group(0)}</a>' if kind else match.group(0)
 
-    return REPO_FILE.sub(link, html)
+    def link_name(match):
+        if match.group(1) not in defined:
+            return match.group(0)
+        path, line = defined[match.group(1)]
+        return f'<a href="{repo}/blob/{ref}/{path}#L{line}">{match.group(0)}</a>'
+
+    return CODE_NAME.sub(link_name, REPO_FILE.sub(link_file, html))
 
 
 def on_post_page(output, page, config):
