@@ -45,3 +45,26 @@ def test_median_spread_of_rounds():
     s = median_spread([1.0, 2.0, 3.0, 4.0, 100.0])
     assert s["median"] == 3.0 and s["q1"] == 2.0 and s["q3"] == 4.0 and s["relative_spread"] == 2 / 3
     assert median_spread([2.5])["relative_spread"] == 0.0
+
+
+def test_faithfulness_plans_every_run_and_with_reuse_keeps_only_runs_of_the_same_code(tmp_path):
+    from argparse import Namespace
+
+    from se_attention.bench import faithfulness_jobs
+
+    out = tmp_path / "faithfulness.json"
+    args = Namespace(reuse=False, out=out, faithfulness=5, seeds=[0, 1, 2])
+    jobs, kept = faithfulness_jobs(args, "abc")
+    assert len(jobs) == 12 and not kept
+    assert [p for p, _, _ in jobs[:6]] == ["lesson"] * 6  # the long runs start first
+    old = [{"pipeline": "lesson", "model": "cnn", "seed": 0, "test_acc": [1.0] * 5},              # no digest: trusted
+           {"pipeline": "ours", "model": "cnn", "seed": 0, "test_acc": [1.0] * 5, "code_digest": "abc"},
+           {"pipeline": "ours", "model": "se", "seed": 0, "test_acc": [1.0] * 5, "code_digest": "old"},
+           {"pipeline": "ours", "model": "se", "seed": 7, "test_acc": [1.0] * 5, "code_digest": "abc"}]  # not asked
+    out.write_text(json.dumps({"epochs": 5, "runs": old}))
+    jobs, kept = faithfulness_jobs(Namespace(**{**vars(args), "reuse": True}), "abc")
+    assert kept == old[:2]
+    assert ("lesson", "cnn", 0) not in jobs and ("ours", "cnn", 0) not in jobs and ("ours", "se", 0) in jobs
+    assert len(jobs) == 10
+    out.write_text(json.dumps({"epochs": 3, "runs": old}))  # other epochs: nothing is kept
+    assert faithfulness_jobs(Namespace(**{**vars(args), "reuse": True}), "abc")[1] == []

@@ -194,15 +194,34 @@ def test_performance_table_reads_the_benchmark_record(tmp_path):
     assert "**Speed-up: 2.50×**" in en and "No faithfulness run has been recorded" in en
 
 
-def test_faithfulness_note_gives_the_final_difference_per_model(tmp_path):
-    runs = [{"pipeline": p, "model": m, "seed": 0, "test_acc": [50.0, acc]}
-            for (m, p), acc in {("cnn", "lesson"): 60.0, ("cnn", "ours"): 61.5,
-                                ("se", "lesson"): 62.0, ("se", "ours"): 61.25}.items()]
-    (tmp_path / "performance").mkdir()
-    (tmp_path / "performance" / "faithfulness.json").write_text(json.dumps({"epochs": 2, "seed": 0, "runs": runs}))
+def _write_faithfulness(run_dir, finals: dict, epochs: int = 2) -> None:
+    runs = [{"pipeline": p, "model": m, "seed": seed, "test_acc": [50.0, acc]}
+            for (m, p), accs in finals.items() for seed, acc in enumerate(accs)]
+    (run_dir / "performance").mkdir(exist_ok=True)
+    (run_dir / "performance" / "faithfulness.json").write_text(json.dumps({"epochs": epochs, "runs": runs}))
+
+
+def test_faithfulness_with_one_seed_gives_the_difference_and_says_it_cannot_judge_it(tmp_path):
+    _write_faithfulness(tmp_path, {("cnn", "lesson"): [60.0], ("cnn", "ours"): [61.5],
+                                   ("se", "lesson"): [62.0], ("se", "ours"): [61.25]})
     en = tables.performance_markdown(tmp_path, "en")
-    assert "ours minus the lesson's: CNN +1.50, CNN + SE -0.75 points" in en
-    assert "CNN +1.50, CNN + SE -0.75 个百分点" in tables.performance_markdown(tmp_path, "zh")
+    assert "ours minus the lesson's, as a difference of means ± its standard error: CNN +1.50; CNN + SE -0.75 points" in en
+    assert "no spread to judge by" in en
+    assert "CNN +1.50；CNN + SE -0.75" in tables.performance_markdown(tmp_path, "zh")
+
+
+def test_faithfulness_over_seeds_gives_mean_std_and_judges_the_difference_by_its_standard_error(tmp_path):
+    # CNN: means 61 vs 60, stdev 1 each, standard error sqrt(2/3) = 0.82: within 2 SE.
+    # SE: means 65 vs 60, stdev 0.5 each: SE 0.41, a difference of 5 is far outside.
+    _write_faithfulness(tmp_path, {("cnn", "lesson"): [59.0, 60.0, 61.0], ("cnn", "ours"): [60.0, 61.0, 62.0],
+                                   ("se", "lesson"): [59.5, 60.0, 60.5], ("se", "ours"): [64.5, 65.0, 65.5]})
+    en = tables.performance_markdown(tmp_path, "en")
+    assert "| CNN | ours (batched tensors) | 50.00, 61.00 | 60.00 (0), 61.00 (1), 62.00 (2) | 61.00 ± 1.00 |" in en
+    assert "CNN +1.00 ± 0.82; CNN + SE +5.00 ± 0.41 points" in en
+    assert "with each of the seeds 0, 1, 2" in en and "--seeds 0 1 2" in en
+    assert "CNN + SE: the difference exceeds twice its standard error" in en
+    _write_faithfulness(tmp_path, {("cnn", "lesson"): [59.0, 60.0, 61.0], ("cnn", "ours"): [60.0, 61.0, 62.0]})
+    assert "Every difference is within twice its standard error: at 3 seeds" in tables.performance_markdown(tmp_path, "en")
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Training throughput: the lesson's data pipeline against ours, same model, data and threads.
 
     python -m se_attention.bench --data data/paper/cifar10.npz --threads 2 --out results/paper/performance/speed.json
-    python -m se_attention.bench --data data/paper/cifar10.npz --faithfulness 5 \
+    python -m se_attention.bench --data data/paper/cifar10.npz --faithfulness 5 --seeds 0 1 2 \
         --out results/paper/performance/faithfulness.json
 
 The lesson's pipeline is reproduced as written: PIL images in memory, torchvision transforms
@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -294,27 +295,59 @@ def print_record(record: dict) -> None:
               "this machine?): too wide to trust; rerun with more --steps on a quieter machine")
 
 
+def faithfulness_jobs(args: argparse.Namespace, digest: str) -> tuple[list[tuple[str, str, int]], list[dict]]:
+    """The (pipeline, model, seed) runs to train, the lesson's (the long ones) first, and the runs kept.
+
+    With --reuse, a run that --out already holds for the same epochs is kept, unless it records
+    another code digest than the engine's now (a run recorded before digests were kept is trusted).
+    """
+    kept = []
+    if args.reuse and args.out and args.out.exists():
+        from . import atomic
+
+        old = atomic.read_json(args.out, "the faithfulness record of python -m se_attention.bench", ("runs", "epochs"))
+        if old["epochs"] == args.faithfulness:
+            kept = [r for r in old["runs"] if r["seed"] in args.seeds and r.get("code_digest", digest) == digest]
+    done = {(r["pipeline"], r["model"], r["seed"]) for r in kept}
+    jobs = [(p, m, s) for p in PIPELINES for m in MODELS for s in args.seeds if (p, m, s) not in done]
+    return jobs, kept
+
+
 def run_faithfulness(args: argparse.Namespace) -> int:
-    """All four (pipeline, model) runs side by side, one thread each: the lesson's runs are the long ones."""
+    """Each (pipeline, model, seed) run in its own process with one thread, --jobs of them at a time."""
     if args.data is None:
         print("error: --faithfulness needs --data (a prepared cifar10.npz)", file=sys.stderr)
         return 2
+    from .stamps import code_digest
+
+    digest = code_digest("bench", extra_modules=["se"])  # SEBlock is loaded by name
+    jobs, results = faithfulness_jobs(args, digest)
+    if results:
+        print(f"kept {len(results)} runs from {args.out}")
     args.threads = 1
-    jobs = [(p, m) for m in ("cnn", "se") for p in ("lesson", "ours")]
-    procs = [subprocess.Popen(child_command(args, p, m), stdout=subprocess.PIPE, text=True) for p, m in jobs]
-    results = []
-    for proc in procs:
+    todo, running = list(jobs), []
+    while todo or running:
+        while todo and len(running) < args.jobs:
+            pipeline, model, seed = todo.pop(0)
+            cmd = child_command(args, pipeline, model)
+            cmd[cmd.index("--seed") + 1] = str(seed)
+            running.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
+        proc = running.pop(0)
         out, _ = proc.communicate()
         if proc.returncode:
-            print(f"error: a faithfulness run failed ({proc.args})", file=sys.stderr)
+            for other in running:
+                other.kill()
+            print(f"error: a faithfulness run failed ({' '.join(proc.args)})", file=sys.stderr)
             return 1
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    for r in results:
-        print(f"{r['model']:>3} {r['pipeline']:>6}: test accuracy per epoch {[round(a, 2) for a in r['test_acc']]}")
+        result = {**json.loads(out.strip().splitlines()[-1]), "code_digest": digest}
+        results.append(result)
+        print(f"{result['model']:>3} {result['pipeline']:>6} seed {result['seed']}: test accuracy per epoch "
+              f"{[round(a, 2) for a in result['test_acc']]}", flush=True)
+    results.sort(key=lambda r: (MODELS.index(r["model"]), PIPELINES.index(r["pipeline"]), r["seed"]))
     if args.out:
         from . import atomic
 
-        atomic.write_json(args.out, {"epochs": args.faithfulness, "seed": args.seed, "runs": results})
+        atomic.write_json(args.out, {"epochs": args.faithfulness, "seeds": sorted(args.seeds), "runs": results})
     return 0
 
 
@@ -329,6 +362,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="instead of timing, train EPOCHS full epochs through each pipeline (needs --data) "
                         "and compare test accuracy; writes JSON to --out")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", help="with --faithfulness: the seeds (default: --seed)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="with --faithfulness: runs at a time, one thread each (default: the CPUs)")
+    p.add_argument("--reuse", action="store_true",
+                   help="with --faithfulness: keep the runs --out already holds (same epochs, same code digest)")
     p.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
     p.add_argument("--child", nargs=2, metavar=("PIPELINE", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -339,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             measure(*args.child, args.data, args.threads)
         return 0
     if args.faithfulness:
+        args.seeds = args.seeds or [args.seed]
         return run_faithfulness(args)
 
     record = benchmark(args)

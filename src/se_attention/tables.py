@@ -311,19 +311,54 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
     else:
         parts.append(t["no_bench"])
     if faith.exists():
-        f = atomic.read_json(faith, "the faithfulness record of python -m se_attention.bench",
-                             ("runs", "seed", "epochs"))
-        rows = [[t["model"][r["model"]], t["pipeline"][r["pipeline"]], ", ".join(f"{a:.2f}" for a in r["test_acc"])]
-                for r in f["runs"]]
-        last = {(r["model"], r["pipeline"]): r["test_acc"][-1] for r in f["runs"]}
-        diffs = ", ".join(f"{t['model'][m]} {last[m, 'ours'] - last[m, 'lesson']:+.2f}"
-                          for m in dict.fromkeys(r["model"] for r in f["runs"])
-                          if (m, "ours") in last and (m, "lesson") in last)
-        parts.append(table(t["faith_head"], rows) + "\n" + t(
-            "faith_note", seed=literal(f["seed"]), epochs=literal(f["epochs"]), diffs=diffs))
+        f = atomic.read_json(faith, "the faithfulness record of python -m se_attention.bench", ("runs", "epochs"))
+        parts.append(faithfulness_markdown(f["runs"], f["epochs"], t))
     else:
         parts.append(t["no_faith"])
     return "\n\n".join(parts) + "\n"
+
+
+def faithfulness_markdown(runs: list[dict], epochs: int, t: Words) -> str:
+    """Each pipeline's test accuracy over seeds, and ours minus the lesson's with its standard error.
+
+    The runs of one seed are not a matched pair (each pipeline draws its own data order and
+    augmentation), so the difference is one of means, judged against the spread between seeds.
+    """
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["model"], r["pipeline"]), []).append(r)
+    rows, final = [], {}
+    for (model, pipeline), group in groups.items():
+        group = sorted(group, key=lambda r: r["seed"])
+        final[model, pipeline] = [r["test_acc"][-1] for r in group]
+        curve = np.mean([r["test_acc"] for r in group], axis=0)
+        last = final[model, pipeline]
+        spread = f" ± {statistics.stdev(last):.2f}" if len(last) > 1 else ""
+        rows.append([t["model"][model], t["pipeline"][pipeline], ", ".join(f"{a:.2f}" for a in curve),
+                     ", ".join(f"{a:.2f} ({literal(r['seed'])})" for a, r in zip(last, group)),
+                     f"{statistics.mean(last):.2f}{spread}"])
+    diffs, apart = [], []
+    models = [m for m in dict.fromkeys(r["model"] for r in runs) if (m, "ours") in final and (m, "lesson") in final]
+    for m in models:
+        ours, lesson = final[m, "ours"], final[m, "lesson"]
+        diff = statistics.mean(ours) - statistics.mean(lesson)
+        if min(len(ours), len(lesson)) < 2:
+            diffs.append(t("faith_diff_one", model=t["model"][m], diff=diff))
+            continue
+        se = (statistics.variance(ours) / len(ours) + statistics.variance(lesson) / len(lesson)) ** 0.5
+        diffs.append(t("faith_diff", model=t["model"][m], diff=diff, se=se))
+        if abs(diff) > 2 * se:
+            apart.append(t["model"][m])
+    seeds = sorted({r["seed"] for r in runs})
+    if any(min(len(final[m, "ours"]), len(final[m, "lesson"])) < 2 for m in models):
+        verdict = t["faith_verdict_one"]
+    elif apart:
+        verdict = t("faith_verdict_apart", models=", ".join(apart), n=len(seeds))
+    else:
+        verdict = t("faith_verdict_same", n=len(seeds))
+    return table(t["faith_head"], rows) + "\n" + t(
+        "faith_note", epochs=literal(epochs), seeds=", ".join(map(literal, seeds)),
+        seed_args=" ".join(map(literal, seeds)), diffs=t["list_sep"].join(diffs), verdict=verdict)
 
 
 def gate_activation_markdown(rows: list[dict], seed: int, lang: str) -> str:
