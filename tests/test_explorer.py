@@ -29,7 +29,7 @@ from se_attention import CLASSES, run_folder
 from se_attention.augment import normalize
 from se_attention.cnn import build_model
 from se_attention.probe import load_weights
-from se_attention.se import SEBlock
+from se_attention.explorer import has_channel_gates
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -72,7 +72,7 @@ def torch_outputs(model: nn.Module, x: torch.Tensor) -> dict[str, np.ndarray]:
     for k, block in enumerate(model.blocks, start=1):
         def keep(module, inputs, output, k=k):
             out[f"pre{k}"], out[f"post{k}"] = inputs[0].numpy(), output.numpy()
-            if isinstance(module, SEBlock):
+            if has_channel_gates(module):
                 out[f"gates{k}"] = module.last_gates.numpy()
         hooks.append(block.se.register_forward_hook(keep))
     out["logits"] = model(x).numpy()
@@ -83,8 +83,8 @@ def torch_outputs(model: nn.Module, x: torch.Tensor) -> dict[str, np.ndarray]:
 
 @torch.no_grad()
 def reference(model: nn.Module, x: torch.Tensor, attention: bool) -> dict[str, np.ndarray]:
-    """What the exported graph should give: attention off is the model without its SE blocks, whose
-    gates (computed, not applied) are the SE blocks' on that network's maps."""
+    """What the exported graph should give: attention off is the model without its attention modules;
+    channel gates (computed, not applied) are then the modules' on that network's maps."""
     if attention:
         return torch_outputs(model, x)
     plain = copy.deepcopy(model)
@@ -92,7 +92,7 @@ def reference(model: nn.Module, x: torch.Tensor, attention: bool) -> dict[str, n
         block.se = nn.Identity()
     out = torch_outputs(plain, x)
     for k, block in enumerate(model.blocks, start=1):
-        if isinstance(block.se, SEBlock):
+        if has_channel_gates(block.se):
             out[f"gates{k}"] = block.se.gates(torch.from_numpy(out[f"pre{k}"])).numpy()
     return out
 
@@ -172,16 +172,18 @@ def test_the_samples_are_the_first_test_images_of_each_class():
 
 @pytest.mark.slow
 def test_export_of_a_fresh_model_matches_pytorch(tmp_path):
-    """The exporter itself, on untrained models (about 10 s per model: torch.export)."""
+    """The exporter itself, on untrained models of every kind (about 10 s per model: torch.export)."""
     from se_attention.explorer import export_onnx
 
     torch.manual_seed(0)
     x = torch.randn(5, 3, 32, 32)
-    for name in ("cnn", "se"):
+    # The lesson's two, and the zoo's kinds: SE after the pool, other channel gates (ECA), a whole module (CBAM).
+    for name in ("cnn", "se", "se_after_pool", "eca", "cbam"):
         model = build_model(name).eval()
         names = export_onnx(model, tmp_path / f"{name}.onnx")
         assert names[:4] == ["logits", "pre1", "pre2", "pre3"]
-        assert ("gates3" in names) == (name == "se")
+        assert ("post3" in names) == (name != "cnn")
+        assert ("gates3" in names) == (name in ("se", "se_after_pool", "eca"))
         for attention in (1.0, 0.0):
             ref = reference(model, x, attention == 1.0)
             got = onnx_outputs(tmp_path / f"{name}.onnx", x, attention)

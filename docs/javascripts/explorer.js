@@ -180,7 +180,8 @@
   function drawBlocks(results) {
     const box = $("blocks");
     box.replaceChildren();
-    const se = manifest.models.find((m) => m.attention);
+    // The first model with channel gates (SE, ECA): its gates are the bars (older manifests: m.attention).
+    const se = manifest.models.find((m) => m.gates ?? m.attention);
     if (!se) return;
     const out = results[se.name].outputs;
     se.channels.forEach((channels, k) => {

@@ -6,10 +6,11 @@
 Writes into ``--out``:
 
 * ``<model>.onnx``: one graph per model. Inputs ``image`` (N x 3 x 32 x 32, normalised as the recipe's
-  ``normalize``) and ``attention`` (one float: 1 applies the SE gates as trained, 0 sets every gate to
-  1). Outputs ``logits``; ``pre<k>``, each block's map after BN+ReLU (before attention); for SE models
-  also ``post<k>``, the map after the SE rescaling (before pooling), and ``gates<k>``, the gates the SE
-  block computed (also when attention is 0, where they are not applied). A CNN's post is its pre.
+  ``normalize``) and ``attention`` (one float: 1 applies the attention modules as trained, 0 leaves
+  them out). Outputs ``logits``; ``pre<k>``, each block's map as its attention module receives it (after
+  BN+ReLU, and after the pool for a module placed there); for attention models also ``post<k>``, the
+  map the module returns, and for channel gates (SE, ECA) ``gates<k>``, the gates the module computed
+  (also when attention is 0, where they are not applied). A CNN's post is its pre.
 * ``samples.png``: the first ``per_class`` test images of each class, one row per class (a sprite);
 * ``gradcam_<model>.png``: the same grid, each image overlaid with its Grad-CAM for the predicted
   class (the probe's method: se_attention.probe.grad_cam);
@@ -31,46 +32,64 @@ from PIL import Image
 from torch import nn
 
 from . import CLASSES, atomic, i18n, run_folder
+from .attention import AFTER_POOL
 from .augment import normalize
 from .cnn import LessonCNN, build_model
 from .config import load_recipe
 from .data import DataError, load_npz
 from .probe import grad_cam, load_weights
-from .se import SEBlock, scale
+from .gating import scale
 
 SIDE = 32  # CIFAR-10 images are 32 x 32
 
 
+def has_channel_gates(module: nn.Module) -> bool:
+    """SE and ECA: one gate per channel, computed by ``gates(x)``; the page draws them as bars."""
+    return callable(getattr(module, "gates", None))
+
+
 class ExplorerGraph(nn.Module):
-    """The eval-mode network of se_attention.cnn, block by block, with every map the page draws as an output."""
+    """The eval-mode network of se_attention.cnn, block by block, with every map the page draws as an output.
+
+    Any attention module of the registry, at either place: channel gates (SE, ECA) are outputs and
+    are applied as ``attention * g + (1 - attention)``; any other module (CBAM, spatial attention)
+    is applied whole, ``attention * module(x) + (1 - attention) * x``. Both are exactly the module's
+    result at 1 and exactly its input at 0.
+    """
 
     def __init__(self, model: LessonCNN) -> None:
         super().__init__()
         self.model = model
-        self.attention = [isinstance(b.se, SEBlock) for b in model.blocks]
+        self.attention = [not isinstance(b.se, nn.Identity) for b in model.blocks]
+        self.gated = [has_channel_gates(b.se) for b in model.blocks]
 
     def output_names(self) -> list[str]:
         k = range(1, len(self.attention) + 1)
         names = ["logits"] + [f"pre{i}" for i in k]
         if any(self.attention):
-            names += [f"post{i}" for i in k] + [f"gates{i}" for i, a in zip(k, self.attention) if a]
+            names += [f"post{i}" for i in k] + [f"gates{i}" for i, g in zip(k, self.gated) if g]
         return names
 
     def forward(self, image: torch.Tensor, attention: torch.Tensor) -> tuple[torch.Tensor, ...]:
         x, pres, posts, gates = image, [], [], []
         for block in self.model.blocks:
-            pre = torch.relu(block.bn(block.conv(x)))
-            post = pre
-            if isinstance(block.se, SEBlock):
+            x = block.bn(block.conv(x))
+            after_pool = block.placement == AFTER_POOL
+            pre = torch.relu(block.pool(x) if after_pool else x)  # what the attention module receives
+            if has_channel_gates(block.se):
                 g = block.se.gates(pre)
                 gates.append(g)
                 # attention 1: g exactly (g * 1 + 0); attention 0: exactly 1 (g * 0 + 1).
                 post = scale(pre, attention * g + (1 - attention))
+            elif isinstance(block.se, nn.Identity):
+                post = pre
+            else:
+                post = attention * block.se(pre) + (1 - attention) * pre
             pres.append(pre)
             posts.append(post)
-            x = block.pool(post)
+            x = post if after_pool else block.pool(post)
         logits = self.model.fc2(torch.relu(self.model.fc1(torch.flatten(x, 1))))
-        return (logits, *pres, *(posts + gates if gates else []))
+        return (logits, *pres, *(posts + gates if any(self.attention) else []))
 
 
 def load_model(name: str, recipe: dict, weights: Path) -> LessonCNN:
@@ -86,7 +105,7 @@ def export_onnx(model: LessonCNN, out: Path) -> list[str]:
     example = (torch.zeros(2, 3, SIDE, SIDE), torch.ones(1))
     tmp = out.with_name(f".{out.name}.part")
     with warnings.catch_warnings():
-        # SEBlock keeps its last gates for inspection, an attribute the exporter would like as a buffer.
+        # Attention modules keep their last gates for inspection, an attribute the exporter would like as a buffer.
         warnings.filterwarnings("ignore", message="The tensor attributes .*last_gates")
         torch.onnx.export(graph, example, str(tmp), input_names=["image", "attention"], output_names=names,
                           dynamic_shapes={"image": {0: torch.export.Dim("batch")}, "attention": None},
@@ -168,7 +187,8 @@ def build(recipe: dict, run_dir: Path, models: list[str], seed: int, data: Path,
             "file": f"{name}.onnx",
             "gradcam": f"gradcam_{name}.png",
             "outputs": outputs,
-            "attention": any(isinstance(b.se, SEBlock) for b in model.blocks),
+            "attention": any(not isinstance(b.se, nn.Identity) for b in model.blocks),
+            "gates": any(has_channel_gates(b.se) for b in model.blocks),
             "channels": [b.conv.out_channels for b in model.blocks],
             "test_accuracy": metrics["final_test_acc"],
             "test_images": metrics["test_images"],
