@@ -5,6 +5,7 @@
 #       --config data_source=../shared/data/cifar10-jpeg.tar.gz   # tiny end-to-end run
 #
 # Data flow: download -> prepare -> train {model} x {seed} -> probe -> figures {lang}, tables, explorer -> site
+#            diagrams {lang} (from the model definition alone) -> site
 
 import sys
 
