@@ -17,7 +17,7 @@ from conftest import random_images, tar_folder, write_image_folder, write_offici
 from PIL import Image
 
 from se_attention import data
-from se_attention.data import DataError, arrays_digest, ensure_prepared, load_npz, prepare, public_source, read_source
+from se_attention.data import DataError, ensure_prepared, load_npz, prepare, public_source, read_source
 
 ALL = {"train": None, "test": None}
 N = 20  # images per official batch in these tests

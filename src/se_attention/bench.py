@@ -167,9 +167,9 @@ def sgemm_gflops(threads: int, size: int = 1024, repeats: int = 10) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - t0) / 1e9
 
 
-def child_command(args: argparse.Namespace, pipeline: str, model: str) -> list[str]:
+def child_command(args: argparse.Namespace, pipeline: str, model: str, seed: int) -> list[str]:
     cmd = [sys.executable, "-m", "se_attention.bench", "--child", pipeline, model,
-           "--threads", str(args.threads), "--seed", str(args.seed)]
+           "--threads", str(args.threads), "--seed", str(seed)]
     if args.data:
         cmd += ["--data", str(args.data)]
     if args.faithfulness:
@@ -188,7 +188,8 @@ def run_rounds(args: argparse.Namespace) -> tuple[dict, list[float]]:
     The order of the children rotates from round to round, so none always runs first.
     """
     keys = [(p, m) for m in MODELS for p in PIPELINES]
-    children = {k: subprocess.Popen(child_command(args, *k), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    children = {k: subprocess.Popen(child_command(args, *k, args.seed), stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True)
                 for k in keys}
 
     def ask(key, line: str) -> dict:
@@ -329,8 +330,7 @@ def run_faithfulness(args: argparse.Namespace) -> int:
     while todo or running:
         while todo and len(running) < args.jobs:
             pipeline, model, seed = todo.pop(0)
-            cmd = child_command(args, pipeline, model)
-            cmd[cmd.index("--seed") + 1] = str(seed)
+            cmd = child_command(args, pipeline, model, seed)
             running.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True))
         proc = running.pop(0)
         out, _ = proc.communicate()

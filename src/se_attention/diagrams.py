@@ -30,7 +30,7 @@ from .attention import AFTER_POOL
 from .cnn import LessonCNN, build_model, parameter_count
 from .i18n import Words, languages
 from .outputs import DIAGRAM_NAMES
-from .svg import Canvas, Line, text_width
+from .svg import Canvas, Line, box_width, text_width
 
 # One colour per kind of step, in every diagram.
 FILL = {"data": "#dbe9f6", "conv": "#e8e8f0", "se": "#fde0c5", "excite": "#f9d5d3", "scale": "#d9f0d3",
@@ -103,8 +103,9 @@ def _stack(canvas: Canvas, cx: float, y: float, boxes: list[tuple[list[Line], st
     return drawn
 
 
-def _width(boxes: list[tuple[list[Line], str]], pad: float = 10) -> float:
-    return max(text_width(line.text, line.size) for lines, _ in boxes for line in lines) + 2 * pad
+def _width(boxes: list[tuple[list[Line], str]]) -> float:
+    """The width of a column of boxes: its widest box."""
+    return max(box_width(lines) for lines, _ in boxes)
 
 
 def se_block(model_settings: dict, lang: str) -> Canvas:
@@ -239,13 +240,13 @@ def se_placement(model_settings: dict, lang: str) -> Canvas:
     heads = {name: [Line(t[f"placement_{name}"], 14, bold=True), Line(t("model_name", name=name), 12)] for name in columns}
     width = max(max(_width(s) for s in stacks.values()),
                 max(text_width(line.text, line.size) for lines in heads.values() for line in lines) + 20)
-    macs = {}
+    macs, bottom = {}, 0.0
     for i, (name, traced) in enumerate(columns.items()):
         cx = canvas.margin + width / 2 + i * (width + 40)
         head = canvas.box(cx, 34, heads[name], "#fff", min_width=width, stroke="#fff")
         drawn = _stack(canvas, cx, head.y + head.h + 8, stacks[name], width)
         macs[name] = traced.model.blocks[0].se.multiply_adds(traced.into("blocks.0.se")[1])
-        bottom = drawn[-1].y + drawn[-1].h + 10
+        bottom = max(bottom, drawn[-1].y + drawn[-1].h + 10)  # below the taller column
     se = columns["se"].model.blocks[0].se
     canvas.paragraph(canvas.margin, bottom, t("se_placement_note", weights=f"{weights(se):,}", conv=f"{macs['se']:,}",
                                               pool=f"{macs['se_after_pool']:,}"),

@@ -41,6 +41,11 @@ def text_width(text: str, size: float) -> float:
     return size * sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.6 for ch in plain(text))
 
 
+def box_width(lines: list["Line"], pad: float = 10) -> float:
+    """The width of a box that holds ``lines`` with ``pad`` on either side."""
+    return max(text_width(line.text, line.size) for line in lines) + 2 * pad
+
+
 def wrap(text: str, width: float, size: float) -> list[str]:
     """``text`` broken into lines no wider than ``width`` (a single unit wider than that keeps its line)."""
     lines, line = [], ""
@@ -145,7 +150,7 @@ class Canvas:
     def box(self, cx: float, y: float, lines: list[Line], fill: str, min_width: float = 0, pad: float = 10,
             stroke: str = "#555", dashed: bool = False, rounded: float = 6) -> Box:
         """A box centred on ``cx`` with its top at ``y``, as wide as its longest line needs."""
-        w = max(min_width, max(text_width(line.text, line.size) for line in lines) + 2 * pad)
+        w = max(min_width, box_width(lines, pad))
         h = sum(line.size * LINE_GAP for line in lines) + pad
         return self.frame(cx - w / 2, y, w, h, lines, fill, stroke=stroke, dashed=dashed, rounded=rounded)
 
