@@ -13,7 +13,8 @@ LOCALES = sorted(str(p) for p in Path("src/se_attention/locales").glob("*.yaml")
 FIGURE_NAMES = outputs.figure_names(MODELS)
 TABLE_NAMES = outputs.table_names(MODELS)
 # Written by `python -m se_attention.bench`, outside the workflow: optional, used when present.
-BENCHMARKS = [p for p in (f"{RES}/performance/speed.json", f"{RES}/performance/faithfulness.json") if Path(p).exists()]
+BENCHMARKS = [p for p in (f"{RES}/performance/{name}.json"
+                           for name in ("speed", "faithfulness", "bf16_speed", "bf16_accuracy")) if Path(p).exists()]
 
 
 rule figures:

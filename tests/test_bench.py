@@ -1,4 +1,5 @@
-"""The benchmark runs end to end on random images (a few steps: this checks the plumbing, not speed)."""
+"""The benchmark runs end to end on random images (a few steps: this checks the plumbing, not speed),
+and the opt-in bf16 study compares our engine with itself under bf16 autocast."""
 
 import json
 import math
@@ -7,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import ROOT
 
@@ -53,7 +55,7 @@ def test_faithfulness_plans_every_run_and_with_reuse_keeps_only_runs_of_the_same
     from se_attention.bench import faithfulness_jobs
 
     out = tmp_path / "faithfulness.json"
-    args = Namespace(reuse=False, out=out, faithfulness=5, seeds=[0, 1, 2])
+    args = Namespace(reuse=False, out=out, faithfulness=5, seeds=[0, 1, 2], bf16=False)
     jobs, kept = faithfulness_jobs(args, "abc")
     assert len(jobs) == 12 and not kept
     assert [p for p, _, _ in jobs[:6]] == ["lesson"] * 6  # the long runs start first
@@ -68,3 +70,64 @@ def test_faithfulness_plans_every_run_and_with_reuse_keeps_only_runs_of_the_same
     assert len(jobs) == 10
     out.write_text(json.dumps({"epochs": 3, "runs": old}))  # other epochs: nothing is kept
     assert faithfulness_jobs(Namespace(**{**vars(args), "reuse": True}), "abc")[1] == []
+
+
+def test_bf16_study_compares_our_engine_in_both_precisions_and_pairs_them_by_seed(tmp_path):
+    from argparse import Namespace
+
+    from se_attention.bench import faithfulness_jobs
+
+    args = Namespace(reuse=False, out=tmp_path / "bf16.json", faithfulness=5, seeds=[0, 1, 2], bf16=True)
+    jobs, _ = faithfulness_jobs(args, "abc")
+    assert sorted({p for p, _, _ in jobs}) == ["ours", "ours-bf16"] and len(jobs) == 12
+    assert faithfulness_jobs(Namespace(**{**vars(args), "bf16": False}), "abc")[0][0][0] == "lesson"
+
+
+def test_bf16_pipeline_starts_where_fp32_starts_and_runs_convolutions_in_bf16():
+    import torch
+
+    from se_attention.bench import setup
+
+    x = np.random.default_rng(0).integers(0, 256, (128, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(128) % 10
+    fp32, _, fp32_batches = setup("ours", "se", x, y, seed=3)
+    bf16, optimizer, bf16_batches = setup("ours-bf16", "se", x, y, seed=3)
+    # Same seed, same start: the same weights under the same names, and the same augmented batch.
+    assert all(torch.equal(a, b) for a, b in zip(fp32.state_dict().values(), bf16.state_dict().values()))
+    assert list(fp32.state_dict()) == list(bf16.state_dict())
+    (xa, ya), (xb, yb) = next(fp32_batches), next(bf16_batches)
+    assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    seen = []
+    bf16.blocks[0].conv.register_forward_hook(lambda module, inputs, output: seen.append(output.dtype))
+    logits = bf16(xb)
+    assert seen == [torch.bfloat16] and logits.dtype == torch.float32  # bf16 inside, fp32 for the loss
+    torch.nn.functional.cross_entropy(logits, yb).backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in bf16.parameters())
+    assert not torch.allclose(fp32(xa), logits, atol=0)  # it really ran in another precision
+
+
+def test_bf16_refuses_an_emulating_cpu_unless_told(monkeypatch, capsys):
+    from se_attention import bench
+
+    monkeypatch.setattr(bench, "native_bf16", lambda: False)
+    assert bench.main(["--bf16", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--bf16" in err and "AMX" in err and "AVX-512 BF16" in err and "--emulated-bf16" in err
+
+
+def test_bf16_accuracy_study_writes_paired_runs_and_names_the_cpu(tmp_path):
+    from conftest import write_prepared
+
+    data = write_prepared(tmp_path / "cifar10.npz", n_train=128, n_test=64)
+    out = tmp_path / "bf16_accuracy.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    done = subprocess.run([sys.executable, "-m", "se_attention.bench", "--bf16", "--emulated-bf16", "--data", str(data),
+                           "--faithfulness", "1", "--seeds", "0", "--jobs", "2", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())
+    assert record["pipelines"] == ["ours", "ours-bf16"] and record["native_bf16"] in (True, False)
+    assert record["cpu_model"] and record["cpu_isa"] and record["epochs"] == 1
+    assert sorted((r["pipeline"], r["model"]) for r in record["runs"]) == [
+        ("ours", "cnn"), ("ours", "se"), ("ours-bf16", "cnn"), ("ours-bf16", "se")]
+    assert all(len(r["test_acc"]) == 1 and 0 <= r["test_acc"][0] <= 100 for r in record["runs"])

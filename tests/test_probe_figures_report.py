@@ -224,6 +224,31 @@ def test_faithfulness_over_seeds_gives_mean_std_and_judges_the_difference_by_its
     assert "Every difference is within twice its standard error: at 3 seeds" in tables.performance_markdown(tmp_path, "en")
 
 
+def test_bf16_section_says_how_to_measure_until_measured_then_pairs_runs_by_seed(tmp_path):
+    assert "has not been run" in tables.bf16_markdown(tmp_path, "en")
+    assert "还没有做 bf16 对比" in tables.bf16_markdown(tmp_path, "zh")
+    # CNN: bf16 - fp32 per seed -0.5, -0.3, -0.1: mean -0.30, SE 0.2/sqrt(3) = 0.115: apart.
+    # SE: +1, -1, 0: mean 0, within its standard error.
+    finals = {("cnn", "ours"): [60.0, 61.0, 62.0], ("cnn", "ours-bf16"): [59.5, 60.7, 61.9],
+              ("se", "ours"): [60.0, 61.0, 62.0], ("se", "ours-bf16"): [61.0, 60.0, 62.0]}
+    runs = [{"pipeline": p, "model": m, "seed": seed, "test_acc": [50.0, acc]}
+            for (m, p), accs in finals.items() for seed, acc in enumerate(accs)]
+    (tmp_path / "performance").mkdir()
+    (tmp_path / "performance" / "bf16_accuracy.json").write_text(
+        json.dumps({"epochs": 2, "native_bf16": True, "runs": runs}))
+    en = tables.bf16_markdown(tmp_path, "en")
+    assert "| CNN | 0, 1, 2 | 61.00 ± 1.00 | 60.70 ± 1.20 | -0.30 ± 0.12 |" in en
+    assert "| CNN + SE | 0, 1, 2 | 61.00 ± 1.00 | 61.00 ± 1.00 | +0.00 ± 0.58 |" in en
+    assert "CNN: the difference exceeds twice its standard error" in en
+    assert "CNN + SE: within twice its standard error" in en and "in hardware" in en and "emulated" not in en
+    speed = {"steps": 8, "threads": 2, "device": "test CPU", "native_bf16": False, "trustworthy": True,
+             "models": {m: {"ours": {"images_per_second": 700.0}, "ours-bf16": {"images_per_second": 400.0},
+                            "ratio_spread": {"median": 0.57, "q1": 0.55, "q3": 0.6}} for m in ("cnn", "se")}}
+    (tmp_path / "performance" / "bf16_speed.json").write_text(json.dumps(speed))
+    en = tables.bf16_markdown(tmp_path, "en")
+    assert "| CNN | 700 | 400 | 0.57 (0.55–0.60) |" in en and "emulated in software" in en
+
+
 @pytest.fixture
 def paper_copy(tmp_path):
     """The committed paper run's inputs to figures and report, in a folder a test may break."""

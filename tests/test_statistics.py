@@ -27,9 +27,11 @@ def fake_history(final_acc: float, epochs: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     acc = final_acc - 30 * np.exp(-np.arange(epochs) / 2) + rng.normal(0, 0.3, epochs)
     acc[-1] = final_acc
+    seconds = [70.0 + seed] * epochs
     return {"iter_loss": [2.0, 1.5], "epochs": [
-        {"epoch": i + 1, "train_loss": 1.0, "train_acc": 50.0, "test_loss": 1.0, "test_acc": float(a), "lr": 1e-3}
-        for i, a in enumerate(acc)]}
+        {"epoch": i + 1, "train_loss": 1.0, "train_acc": 50.0, "test_loss": 1.0, "test_acc": float(a), "lr": 1e-3,
+         "train_seconds": t, "images_per_second": 50_000 / t}
+        for i, (a, t) in enumerate(zip(acc, seconds))]}
 
 
 def write_fake_run(base, recipe: dict, accuracies: dict[str, list[float]]):
@@ -165,6 +167,17 @@ def test_literature_table_sets_our_error_beside_the_senet_paper(three_seeds, smo
            "this study, mean of 3 seeds |" in en
     assert "arXiv:1709.01507" in en and "without residual connections" in en
     assert "| 本实验的 CNN |" in tables.literature_markdown(summary, smoke_recipe, "zh")
+
+
+def test_a_runs_speed_is_its_median_epoch_so_a_paused_epoch_does_not_count():
+    # A run stopped by a session's end (or kill -STOP) keeps the paused hour in that epoch's time.
+    history = {"epochs": [{"train_seconds": t, "images_per_second": 50_000 / t} for t in (70, 72, 3600, 68, 69)]}
+    assert st.typical_epoch_speed(history) == (70, 50_000 / 70)  # not the mean, 775.8 s
+    metrics = {"cnn": [{"seed": 0, "epochs": 5, "final_test_acc": 80.0, "best_test_acc": 80.0, "best_epoch": 5,
+                        "parameters": 1, "seconds_per_epoch": 776.4, "images_per_second": 64.4,
+                        "provenance": {"device": "test CPU"}}]}
+    assert st.summarize(metrics, {"cnn": [history]})["cnn"]["seconds_per_epoch"] == [70]
+    assert st.summarize(metrics)["cnn"]["seconds_per_epoch"] == [776.4]  # without histories: metrics.json's mean
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

@@ -3,6 +3,8 @@
     python -m se_attention.bench --data data/paper/cifar10.npz --threads 2 --out results/paper/performance/speed.json
     python -m se_attention.bench --data data/paper/cifar10.npz --faithfulness 5 --seeds 0 1 2 \
         --out results/paper/performance/faithfulness.json
+    python -m se_attention.bench --bf16 ... --out results/paper/performance/bf16_speed.json      # opt-in study
+    python -m se_attention.bench --bf16 --faithfulness 5 ... --out results/paper/performance/bf16_accuracy.json
 
 The lesson's pipeline is reproduced as written: PIL images in memory, torchvision transforms
 (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize) in a DataLoader with batch
@@ -16,6 +18,13 @@ when the spread is too wide to trust. sgemm is measured before every round on th
 for the share of the compute roof (sgemm throughput x FLOPs per training image). Prints images/s,
 the ratios, the roof share, peak memory, a per-phase profile, the CPU model and the instruction
 set torch uses, and last `speedup <ratio>`: the smaller of the two models' median ratios.
+
+With --bf16 the same measurements compare our engine in fp32 with our engine under CPU bf16
+autocast (convolutions and linear layers in bfloat16, the rest in fp32), an opt-in study that is
+never the paper's default. It is meant for CPUs that compute bf16 in hardware (AMX or AVX-512
+BF16); elsewhere oneDNN emulates it and the speed says nothing about bf16, so it refuses unless
+told --emulated-bf16. With --faithfulness both precisions train from the same seed (same
+initial weights, batches and augmentation), so their accuracies pair by seed.
 """
 
 from __future__ import annotations
@@ -35,10 +44,13 @@ import torch
 import torch.nn.functional as F
 
 from .cnn import build_model, multiply_adds
-from .provenance import cpu_isa, cpu_model, device_description
+from .provenance import cpu_isa, cpu_model, device_description, native_bf16
 from .train import Split, epoch_batches, evaluate, keep_freed_memory, make_optimizer, train_step
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+MODELS = ("cnn", "se")
+BF16 = "ours-bf16"  # our engine under bf16 autocast: the opt-in --bf16 study
+PIPELINES = ("lesson", "ours", BF16)
 
 
 def load_images(data: Path | None, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,18 +94,37 @@ def our_batches(x: np.ndarray, y: np.ndarray, seed: int):
         yield from epoch_batches(split, AugmentConfig(), MEAN, STD, 64, g)
 
 
+def run_in_bf16(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with its forward under CPU bf16 autocast, logits back in fp32 for the loss.
+
+    Autocast runs the convolutions and linear layers in bfloat16 and keeps the rest (pooling,
+    sigmoid, softmax, the weights and Adam's state) in fp32; the backward pass follows the
+    forward's precision. Patched on the instance, so the weights and their names stay the model's.
+    """
+    forward = model.forward
+
+    def forward_bf16(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return forward(x).float()
+
+    model.forward = forward_bf16
+    return model
+
+
 def setup(pipeline: str, model_name: str, x: np.ndarray, y: np.ndarray, seed: int):
     """Model, optimizer and endless batches of one pipeline, with the lesson's Adam 1e-3.
 
     The lesson's pipeline runs as written; ours as train.py runs it (channels_last weights,
-    fused Adam, freed memory kept).
+    fused Adam, freed memory kept), in bf16 autocast for the pipeline ``ours-bf16``.
     """
     torch.manual_seed(seed)
     model = build_model(model_name)
-    if pipeline == "ours":
+    if pipeline in ("ours", BF16):
         keep_freed_memory()
         model = model.to(memory_format=torch.channels_last)
         optimizer = make_optimizer(model, 1e-3)
+        if pipeline == BF16:
+            run_in_bf16(model)
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     return model, optimizer, (lesson_batches if pipeline == "lesson" else our_batches)(x, y, seed)
@@ -177,7 +208,10 @@ def child_command(args: argparse.Namespace, pipeline: str, model: str, seed: int
     return cmd
 
 
-PIPELINES, MODELS = ("lesson", "ours"), ("cnn", "se")
+def compared(args: argparse.Namespace) -> tuple[str, str]:
+    """The (baseline, candidate) pipelines: the lesson's against ours, or with --bf16 ours against ours in bf16."""
+    return ("ours", BF16) if args.bf16 else ("lesson", "ours")
+
 TOO_WIDE = 0.10  # an interquartile range over 10 % of the median: the machine was too busy to trust
 
 
@@ -187,7 +221,7 @@ def run_rounds(args: argparse.Namespace) -> tuple[dict, list[float]]:
     Returns the rounds (per child: one dict per round) and the sgemm throughput of each round.
     The order of the children rotates from round to round, so none always runs first.
     """
-    keys = [(p, m) for m in MODELS for p in PIPELINES]
+    keys = [(p, m) for m in MODELS for p in compared(args)]
     children = {k: subprocess.Popen(child_command(args, *k, args.seed), stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, text=True)
                 for k in keys}
@@ -244,30 +278,33 @@ def round_rate(r: dict, phases=("data", "forward", "backward", "optimizer")) -> 
 
 
 def benchmark(args: argparse.Namespace) -> dict:
+    base, cand = compared(args)
     rounds, sgemm = run_rounds(args)
     record = {"threads": args.threads, "steps": args.steps, "round_steps": args.round,
-              "data": "CIFAR-10" if args.data else "random images",
+              "data": "CIFAR-10" if args.data else "random images", "baseline": base, "candidate": cand,
               "device": device_description(torch.device("cpu")), "cpu_model": cpu_model(), "cpu_isa": cpu_isa(),
+              "native_bf16": native_bf16(),
               "sgemm_gflops": statistics.median(sgemm), "sgemm_spread": median_spread(sgemm), "models": {}}
     for model in MODELS:
         # A training step costs about 3x the forward pass (forward, input grads, weight grads).
         flops_per_image = 3 * 2 * multiply_adds(build_model(model))
-        lesson, ours = rounds["lesson", model], rounds["ours", model]
-        ratios = [round_rate(o) / round_rate(le) for o, le in zip(ours, lesson)]
-        roof_shares = [round_rate(o) * flops_per_image / (g * 1e9) for o, g in zip(ours, sgemm)]
+        before, after = rounds[base, model], rounds[cand, model]
+        ratios = [round_rate(a) / round_rate(b) for a, b in zip(after, before)]
+        # The roof is fp32 sgemm's, so a bf16 candidate's share says how it compares with fp32's best.
+        roof_shares = [round_rate(a) * flops_per_image / (g * 1e9) for a, g in zip(after, sgemm)]
         record["models"][model] = {
-            "lesson": summarize_child(lesson), "ours": summarize_child(ours),
+            base: summarize_child(before), cand: summarize_child(after),
             "ratio": statistics.median(ratios), "ratio_spread": median_spread(ratios),
             "roof_images_per_second": statistics.median(sgemm) * 1e9 / flops_per_image,
             "roof_share": median_spread(roof_shares),
         }
-    # SE's cost in our engine: the model's step (forward, backward, update) and the whole step.
+    # SE's cost in the candidate engine: the model's step (forward, backward, update) and the whole step.
     model_phases = ("forward", "backward", "optimizer")
     record["se_cnn_step_ratio"] = median_spread(
         [round_rate(c, model_phases) / round_rate(s, model_phases)
-         for c, s in zip(rounds["ours", "cnn"], rounds["ours", "se"])])
+         for c, s in zip(rounds[cand, "cnn"], rounds[cand, "se"])])
     record["se_cnn_step_ratio_with_data"] = median_spread(
-        [round_rate(c) / round_rate(s) for c, s in zip(rounds["ours", "cnn"], rounds["ours", "se"])])
+        [round_rate(c) / round_rate(s) for c, s in zip(rounds[cand, "cnn"], rounds[cand, "se"])])
     record["speedup"] = min(record["models"][m]["ratio"] for m in MODELS)
     spreads = [record["models"][m]["ratio_spread"]["relative_spread"] for m in MODELS]
     record["trustworthy"] = max(spreads) <= TOO_WIDE
@@ -275,22 +312,26 @@ def benchmark(args: argparse.Namespace) -> dict:
 
 
 def print_record(record: dict) -> None:
-    print(f"{record['device']}; sgemm {record['sgemm_gflops']:.0f} GFLOP/s (median of {record['sgemm_spread']['rounds']} rounds)")
+    base, cand = record["baseline"], record["candidate"]
+    print(f"{record['device']}; sgemm {record['sgemm_gflops']:.0f} GFLOP/s "
+          f"(median of {record['sgemm_spread']['rounds']} rounds)")
     print(f"threads {record['threads']}, data {record['data']}, {record['steps']} timed steps of batch 64 "
           f"per pipeline and model, in rounds of {record['round_steps']}")
     for model, m in record["models"].items():
-        for name in PIPELINES:
+        for name in (base, cand):
             r = m[name]
             ph = " ".join(f"{k} {v:.1f}" for k, v in r["phases_ms"].items())
-            print(f"{model:>3} {name:>6}: {r['images_per_second']:7.0f} images/s  "
+            print(f"{model:>3} {name:>9}: {r['images_per_second']:7.0f} images/s  "
                   f"{100 * r['images_per_second'] / m['roof_images_per_second']:4.1f}% of roof  "
                   f"peak RSS {r['peak_rss_mb']:.0f} MB  ms/step: {ph}")
         sp = m["ratio_spread"]
-        print(f"{model:>3} ratio ours/lesson: median {sp['median']:.2f} (quartiles {sp['q1']:.2f}-{sp['q3']:.2f} "
-              f"over {sp['rounds']} rounds); ours at {100 * m['roof_share']['median']:.1f}% of the sgemm roof")
+        print(f"{model:>3} ratio {cand}/{base}: median {sp['median']:.2f} (quartiles {sp['q1']:.2f}-{sp['q3']:.2f} "
+              f"over {sp['rounds']} rounds); {cand} at {100 * m['roof_share']['median']:.1f}% of the sgemm roof")
     st, sd = record["se_cnn_step_ratio"], record["se_cnn_step_ratio_with_data"]
-    print(f"SE/CNN step time (ours): {st['median']:.3f} without data ({st['q1']:.3f}-{st['q3']:.3f}), "
+    print(f"SE/CNN step time ({cand}): {st['median']:.3f} without data ({st['q1']:.3f}-{st['q3']:.3f}), "
           f"{sd['median']:.3f} with data")
+    if cand == BF16 and not record["native_bf16"]:
+        print("note: this CPU has neither AMX nor AVX-512 BF16: bf16 was emulated (--emulated-bf16)")
     if not record["trustworthy"]:
         print(f"warning: the ratios spread by more than {100 * TOO_WIDE:.0f}% between rounds (other load on "
               "this machine?): too wide to trust; rerun with more --steps on a quieter machine")
@@ -310,7 +351,7 @@ def faithfulness_jobs(args: argparse.Namespace, digest: str) -> tuple[list[tuple
         if old["epochs"] == args.faithfulness:
             kept = [r for r in old["runs"] if r["seed"] in args.seeds and r.get("code_digest", digest) == digest]
     done = {(r["pipeline"], r["model"], r["seed"]) for r in kept}
-    jobs = [(p, m, s) for p in PIPELINES for m in MODELS for s in args.seeds if (p, m, s) not in done]
+    jobs = [(p, m, s) for p in compared(args) for m in MODELS for s in args.seeds if (p, m, s) not in done]
     return jobs, kept
 
 
@@ -341,13 +382,15 @@ def run_faithfulness(args: argparse.Namespace) -> int:
             return 1
         result = {**json.loads(out.strip().splitlines()[-1]), "code_digest": digest}
         results.append(result)
-        print(f"{result['model']:>3} {result['pipeline']:>6} seed {result['seed']}: test accuracy per epoch "
+        print(f"{result['model']:>3} {result['pipeline']:>9} seed {result['seed']}: test accuracy per epoch "
               f"{[round(a, 2) for a in result['test_acc']]}", flush=True)
     results.sort(key=lambda r: (MODELS.index(r["model"]), PIPELINES.index(r["pipeline"]), r["seed"]))
     if args.out:
         from . import atomic
 
-        atomic.write_json(args.out, {"epochs": args.faithfulness, "seeds": sorted(args.seeds), "runs": results})
+        atomic.write_json(args.out, {"epochs": args.faithfulness, "seeds": sorted(args.seeds),
+                                     "pipelines": list(compared(args)), "cpu_model": cpu_model(), "cpu_isa": cpu_isa(),
+                                     "native_bf16": native_bf16(), "threads_per_run": 1, "runs": results})
     return 0
 
 
@@ -367,6 +410,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --faithfulness: runs at a time, one thread each (default: the CPUs)")
     p.add_argument("--reuse", action="store_true",
                    help="with --faithfulness: keep the runs --out already holds (same epochs, same code digest)")
+    p.add_argument("--bf16", action="store_true",
+                   help="opt-in study: compare our engine in fp32 with our engine under bf16 autocast instead of "
+                        "the lesson's pipeline with ours (speed, or with --faithfulness accuracy)")
+    p.add_argument("--emulated-bf16", action="store_true",
+                   help="with --bf16: run even where the CPU has neither AMX nor AVX-512 BF16 (emulated bf16)")
     p.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
     p.add_argument("--child", nargs=2, metavar=("PIPELINE", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -376,6 +424,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             measure(*args.child, args.data, args.threads)
         return 0
+    if args.bf16 and not native_bf16() and not args.emulated_bf16:
+        print(f"error: --bf16: this CPU ({cpu_model()}, torch {cpu_isa()}) has neither AMX nor AVX-512 BF16, so bf16 "
+              "would be emulated and its speed would say nothing about bf16 hardware; run it on such a CPU, "
+              "or pass --emulated-bf16 to measure anyway (the record says it was emulated)", file=sys.stderr)
+        return 2
     if args.faithfulness:
         args.seeds = args.seeds or [args.seed]
         return run_faithfulness(args)
@@ -386,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import atomic
 
         atomic.write_json(args.out, record)
-    print(f"speedup {record['speedup']:.2f}")
+    print(f"{'bf16 speedup' if args.bf16 else 'speedup'} {record['speedup']:.2f}")
     return 0
 
 

@@ -61,6 +61,14 @@ def cpu_isa() -> str:
         return "unknown ISA"
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 in hardware (AMX tiles or AVX-512 BF16); elsewhere oneDNN emulates it."""
+    import torch
+
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    return any(check() for check in checks if check is not None)  # private helpers: absent in some torch builds
+
+
 def device_description(device) -> str:
     """The device in words, for provenance and speed records: GPU name, or CPU model, ISA and threads.
 

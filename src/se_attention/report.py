@@ -15,10 +15,10 @@ from . import atomic, run_folder
 from .i18n import languages
 from .stats import (gap_statistics, gate_activation_correlation, paired_final_accuracies, schedule_summary,
                     specificity, summarize)
-from .tables import (SENET_CIFAR10_ERROR, SENET_CITATION, architecture_markdown, cost_markdown, data_markdown,
-                     facts_markdown, gap_markdown, gap_verdict, gate_activation_markdown, literature_markdown,
-                     look_markdown, metrics_markdown, performance_markdown, recipe_markdown, schedule_markdown,
-                     se_step_fact, seeds_markdown, specificity_markdown)
+from .tables import (SENET_CIFAR10_ERROR, SENET_CITATION, architecture_markdown, bf16_markdown, cost_markdown,
+                     data_markdown, facts_markdown, gap_markdown, gap_verdict, gate_activation_markdown,
+                     literature_markdown, look_markdown, metrics_markdown, performance_markdown, recipe_markdown,
+                     schedule_markdown, se_step_fact, seeds_markdown, specificity_markdown)
 
 
 # What the tables read from each file: a file without one of these is named, not a bare KeyError.
@@ -54,7 +54,7 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
     recipe = next(iter(metrics.values()))[0]["provenance"]["recipe"]
     provenance = atomic.read_json(run_dir / "data" / "provenance.json", "the data provenance of the prepare step",
                                   PROVENANCE_KEYS)
-    summary = summarize(metrics)
+    summary = summarize(metrics, histories)
     gap = gap_statistics(*paired_final_accuracies(summary)[1:]) if {"cnn", "se"} <= set(models) else None
     written = []
     for lang in langs:
@@ -66,6 +66,7 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
             "recipe.md": recipe_markdown(recipe, lang),
             "cost.md": cost_markdown(summary, recipe["model"], lang),
             "performance.md": performance_markdown(run_dir, lang),
+            "bf16.md": bf16_markdown(run_dir, lang),
             "schedule.md": schedule_markdown(schedule, lang),
             **look_markdown(histories, probes, seeds[0], lang),
             **{name: text + "\n" for name, text in facts_markdown(summary, lang).items()},

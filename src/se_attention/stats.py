@@ -15,9 +15,24 @@ import scipy.stats
 CONFIDENCE = 0.95  # level of the confidence interval of the SE - CNN gap
 
 
-def summarize(metrics: dict[str, list[dict]]) -> dict:
+def typical_epoch_speed(history: dict) -> tuple[float, float]:
+    """Seconds per epoch and images per second of a run's median epoch.
+
+    The median, not metrics.json's mean: a run that was paused (a session ended, kill -STOP) or
+    shared the machine with other work for a while has a few long epochs that say nothing about
+    what its model costs.
+    """
+    epochs = history["epochs"]
+    return (statistics.median(e["train_seconds"] for e in epochs),
+            statistics.median(e["images_per_second"] for e in epochs))
+
+
+def summarize(metrics: dict[str, list[dict]], histories: dict[str, list[dict]] | None = None) -> dict:
+    """Per model, its runs' numbers side by side; speeds from the median epoch when the histories are given."""
     out = {}
     for model, runs in metrics.items():
+        speeds = ([typical_epoch_speed(h) for h in histories[model]] if histories is not None
+                  else [(r["seconds_per_epoch"], r["images_per_second"]) for r in runs])
         out[model] = {
             "seeds": [r["seed"] for r in runs],
             "epochs": sorted({r["epochs"] for r in runs}),
@@ -25,8 +40,8 @@ def summarize(metrics: dict[str, list[dict]]) -> dict:
             "best_test_acc": [r["best_test_acc"] for r in runs],
             "best_epoch": [r["best_epoch"] for r in runs],
             "parameters": runs[0]["parameters"],
-            "seconds_per_epoch": [r["seconds_per_epoch"] for r in runs],
-            "images_per_second": [r["images_per_second"] for r in runs],
+            "seconds_per_epoch": [seconds for seconds, _ in speeds],
+            "images_per_second": [rate for _, rate in speeds],
             "device": runs[0]["provenance"]["device"],
         }
         out[model]["final_test_acc_mean"] = statistics.mean(out[model]["final_test_acc"])

@@ -318,6 +318,50 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def bf16_markdown(run_dir: Path, lang: str) -> str:
+    """The opt-in bf16 study (python -m se_attention.bench --bf16): speed and accuracy against fp32, if recorded."""
+    t = Words(lang, "report")
+    speed, accuracy = run_dir / "performance" / "bf16_speed.json", run_dir / "performance" / "bf16_accuracy.json"
+    if not speed.exists() and not accuracy.exists():
+        return t["no_bf16"] + "\n"
+    parts = []
+    if speed.exists():
+        b = atomic.read_json(speed, "the bf16 record of python -m se_attention.bench --bf16",
+                             ("models", "steps", "threads", "device", "native_bf16", "trustworthy"))
+        rows = [[t["model"][model], f"{m['ours']['images_per_second']:.0f}", f"{m['ours-bf16']['images_per_second']:.0f}",
+                 f"{m['ratio_spread']['median']:.2f} ({m['ratio_spread']['q1']:.2f}–{m['ratio_spread']['q3']:.2f})"]
+                for model, m in b["models"].items()]
+        parts.append(table(t["bf16_speed_head"], rows) + "\n" + t(
+            "bf16_speed_note", steps=literal(b["steps"]), device=device_words(b["device"], lang),
+            hardware=t["bf16_native"] if b["native_bf16"] else t["bf16_emulated"],
+            trust=t["perf_trusted"] if b["trustworthy"] else t["perf_untrusted"]))
+    if accuracy.exists():
+        a = atomic.read_json(accuracy, "the bf16 accuracy record of python -m se_attention.bench --bf16 --faithfulness",
+                             ("runs", "epochs", "native_bf16"))
+        final = {(r["model"], r["pipeline"], r["seed"]): r["test_acc"][-1] for r in a["runs"]}
+        rows, verdicts = [], []
+        for model in dict.fromkeys(r["model"] for r in a["runs"]):
+            seeds = sorted(s for m, p, s in final if m == model and p == "ours" and (m, "ours-bf16", s) in final)
+            if not seeds:
+                continue
+            fp32, bf16 = ([final[model, p, s] for s in seeds] for p in ("ours", "ours-bf16"))
+            diffs = [b - f for b, f in zip(bf16, fp32)]
+            se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else None
+            rows.append([t["model"][model], literal(", ".join(map(str, seeds))), mean_std(fp32), mean_std(bf16),
+                         f"{statistics.mean(diffs):+.2f}" + (f" ± {se:.2f}" if se is not None else "")])
+            if se is None:
+                verdicts.append(t("bf16_verdict_one", model=t["model"][model]))
+            elif abs(statistics.mean(diffs)) > 2 * se:
+                verdicts.append(t("bf16_verdict_apart", model=t["model"][model], n=len(seeds)))
+            else:
+                verdicts.append(t("bf16_verdict_same", model=t["model"][model], n=len(seeds)))
+        parts.append(table(t["bf16_accuracy_head"], rows) + "\n" + t(
+            "bf16_accuracy_note", epochs=literal(a["epochs"]),
+            hardware=t["bf16_native"] if a["native_bf16"] else t["bf16_emulated"],
+            verdicts=t["sentence_sep"].join(verdicts)))
+    return "\n\n".join(parts) + "\n"
+
+
 def faithfulness_markdown(runs: list[dict], epochs: int, t: Words) -> str:
     """Each pipeline's test accuracy over seeds, and ours minus the lesson's with its standard error.
 

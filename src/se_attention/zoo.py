@@ -29,7 +29,7 @@ from .figures import _overlay, _visible_range, accuracy_by_seed, load_histories,
 from .fonts import FontError, use_cjk_font  # noqa: E402
 from .i18n import Words, languages  # noqa: E402
 from .report import load_metrics  # noqa: E402
-from .stats import CONFIDENCE, class_share, gap_statistics  # noqa: E402
+from .stats import CONFIDENCE, class_share, gap_statistics, typical_epoch_speed  # noqa: E402
 from .tables import format_p, literal, mean_std, table  # noqa: E402
 
 ALPHA = 1 - CONFIDENCE  # the family-wise error rate Holm's correction keeps
@@ -52,8 +52,12 @@ def gate_keys(probe, prefix: str) -> list[str]:
     return sorted((k for k in probe if k.startswith(prefix)), key=lambda k: int(k.rsplit("_", 1)[1]))
 
 
-def compare(metrics: dict[str, list[dict]], probes: dict[str, dict], model_config: dict) -> dict:
-    """Every number of the zoo page: cost, accuracy, the paired gap to the CNN, gate specificity."""
+def compare(metrics: dict[str, list[dict]], probes: dict[str, dict], model_config: dict,
+            histories: dict[str, list[dict]]) -> dict:
+    """Every number of the zoo page: cost, accuracy, the paired gap to the CNN, gate specificity.
+
+    Seconds per epoch come from each run's median epoch (stats.typical_epoch_speed), the runs' mean.
+    """
     cnn = {r["seed"]: r["final_test_acc"] for r in metrics["cnn"]}
     base_params, base_madds = metrics["cnn"][0]["parameters"], multiply_adds(build_model("cnn", **model_config))
     modules = {}
@@ -66,7 +70,7 @@ def compare(metrics: dict[str, list[dict]], probes: dict[str, dict], model_confi
             "final_test_acc_std": statistics.stdev(acc) if len(acc) > 1 else None,
             "parameters_added": runs[0]["parameters"] - base_params,
             "multiply_adds_added": multiply_adds(build_model(model, **model_config)) - base_madds,
-            "seconds_per_epoch": statistics.mean(r["seconds_per_epoch"] for r in runs),
+            "seconds_per_epoch": statistics.mean(typical_epoch_speed(h)[0] for h in histories[model]),
         }
         if model != "cnn":
             seeds = sorted(cnn.keys() & set(row["seeds"]))
@@ -274,8 +278,8 @@ def write_all(run_dir: Path, models: list[str], seeds: list[int], seed: int, lan
     metrics = load_metrics(run_dir, models, seeds)
     recipe = metrics["cnn"][0]["provenance"]["recipe"]
     probes = load_probes(run_dir, [m for m in models if m != "cnn"], seed)
-    result = compare(metrics, probes, recipe["model"])
     histories = load_histories(run_dir, models, seeds)
+    result = compare(metrics, probes, recipe["model"], histories)
     written = [run_dir / "tables" / "zoo.json"]
     atomic.write_json(written[0], {**result, "seeds": seeds, "probe_seed": seed})
     for lang in langs:
