@@ -54,6 +54,7 @@ def test_zoo_writes_every_table_and_figure_in_both_languages(zoo_run):
     assert set(result["modules"]) == {"cnn", "se", "cbam"} and "p_holm" in cbam
     en = (zoo_run / "tables" / "en" / "zoo.md").read_text()
     assert f"| CBAM | {added:,} |" in en and "Holm-corrected for the 2 modules" in en
+    assert "these differ" not in en  # all runs finished on this machine: the seconds compare
     verdicts = (zoo_run / "tables" / "zh" / "zoo_verdicts.md").read_text().splitlines()
     assert len(verdicts) == 2 and all("个种子" in v for v in verdicts)
     # CBAM's probe keeps its spatial gates, which the spatial figure draws beside Grad-CAM.
@@ -64,3 +65,16 @@ def test_zoo_writes_every_table_and_figure_in_both_languages(zoo_run):
 def test_zoo_without_the_cnn_is_refused_by_name(zoo_run):
     with pytest.raises(ValueError, match="expected cnn and another model, found \\['se'\\]"):
         zoo.write_all(zoo_run, ["se"], [0], 0, ["en"], dpi=40)
+
+
+def test_zoo_table_says_when_its_seconds_come_from_different_machines(zoo_run):
+    result = json.loads((zoo_run / "tables" / "zoo.json").read_text())
+    mixed = copy.deepcopy(result)
+    here = result["modules"]["cnn"]["devices"]
+    assert here and all(r["devices"] == here for r in result["modules"].values())
+    mixed["modules"]["cbam"]["devices"] = ["AMD EPYC 7B13 (x86_64, torch AVX2), 1 thread"]
+    en = zoo.zoo_markdown(mixed, "en")
+    assert "these differ" in en and "CBAM: AMD EPYC 7B13 (x86&#95;64, torch AVX2), 1 thread" in en
+    assert "CNN, SE: " in en and "Compare" in en
+    assert "机器并不相同" in zoo.zoo_markdown(mixed, "zh")
+    assert "differ" not in zoo.zoo_markdown(result, "en")

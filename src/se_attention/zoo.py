@@ -30,7 +30,7 @@ from .fonts import FontError, use_cjk_font  # noqa: E402
 from .i18n import Words, languages  # noqa: E402
 from .report import load_metrics  # noqa: E402
 from .stats import CONFIDENCE, class_share, gap_statistics, typical_epoch_speed  # noqa: E402
-from .tables import format_p, literal, mean_std, table  # noqa: E402
+from .tables import device_words, format_p, literal, mean_std, table  # noqa: E402
 
 ALPHA = 1 - CONFIDENCE  # the family-wise error rate Holm's correction keeps
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
@@ -71,6 +71,8 @@ def compare(metrics: dict[str, list[dict]], probes: dict[str, dict], model_confi
             "parameters_added": runs[0]["parameters"] - base_params,
             "multiply_adds_added": multiply_adds(build_model(model, **model_config)) - base_madds,
             "seconds_per_epoch": statistics.mean(typical_epoch_speed(h)[0] for h in histories[model]),
+            # Where each run finished (a run resumed in another session records that session's machine).
+            "devices": sorted({r["provenance"]["device"] for r in runs}),
         }
         if model != "cnn":
             seeds = sorted(cnn.keys() & set(row["seeds"]))
@@ -117,7 +119,15 @@ def zoo_markdown(result: dict, lang: str) -> str:
         rows.append([t["model"][model], f"{r['parameters_added']:,}", f"{r['multiply_adds_added']:,}",
                      f"{r['seconds_per_epoch']:.0f}", mean_std(r["final_test_acc"]), literal(len(r["seeds"])),
                      gap_cell, p_cell])
-    return table(t["head"], rows) + "\n" + t("note", count=len(result["modules"]) - 1) + "\n"
+    note = t("note", count=len(result["modules"]) - 1)
+    machines: dict[tuple[str, ...], list[str]] = {}
+    for model, r in result["modules"].items():
+        machines.setdefault(tuple(r.get("devices", ())), []).append(t["model"][model])
+    if len(machines) > 1:  # seconds from different machines are not a cost comparison
+        where = t["list_sep"].join(f"{', '.join(names)}: {' / '.join(device_words(d, lang) for d in devices)}"
+                                   for devices, names in machines.items())
+        note += " " + t("machines", machines=where)
+    return table(t["head"], rows) + "\n" + note + "\n"
 
 
 def verdicts_markdown(result: dict, lang: str) -> str:
