@@ -20,8 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import smoke_repo  # noqa: F401  (the fixture that builds the site)
-
 PAGES = ["", "concepts/", "method/", "results/", "explore/", "performance/", "faq/", "reproduce/"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a sandboxed machine without network, as Chromium's own headless tests use them.
