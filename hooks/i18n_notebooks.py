@@ -99,14 +99,21 @@ def on_page_content(html, page, config, files):
 
 @mkdocs.plugins.event_priority(-1000)
 def on_post_page(output, page, config):
-    """Rewrite the language switcher's links of a notebook page to the same notebook in each language."""
+    """Point the language switcher's links and the head's alternate links of a notebook page at the
+    same notebook in each language."""
     if not isinstance(page.file, NotebookFile):
         return output
     i18n = config.plugins["i18n"]
     base = page.file.src_uri[: -len(".ipynb")].rpartition(".")[0]
 
-    def link(match: re.Match) -> str:
-        target = _notebook_url(base, match.group(2), i18n.default_language)
-        return f'<a href="{posixpath.relpath(target, page.url)}/"{match.group(1)}hreflang="{match.group(2)}"'
+    def href(language: str) -> str:
+        return posixpath.relpath(_notebook_url(base, language, i18n.default_language), page.url) + "/"
 
-    return re.sub(r'<a href="[^"]*"(\s+)hreflang="([\w-]+)"', link, output)
+    def link(match: re.Match) -> str:
+        return f'<a href="{href(match.group(2))}"{match.group(1)}hreflang="{match.group(2)}"'
+
+    def alternate(match: re.Match) -> str:  # the head's <link rel="alternate">: it named the previous page
+        return f'<link rel="alternate" href="{href(match.group(2))}"{match.group(1)}hreflang="{match.group(2)}"'
+
+    output = re.sub(r'<a href="[^"]*"(\s+)hreflang="([\w-]+)"', link, output)
+    return re.sub(r'<link rel="alternate" href="[^"]*"(\s+)hreflang="([\w-]+)"', alternate, output)

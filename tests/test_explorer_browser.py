@@ -204,3 +204,16 @@ def test_the_explorer_fits_a_phone(phone, site_url, lang):
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     tile = phone.locator('.se-x-pick [data-index="0"]').bounding_box()
     assert tile["width"] >= 24  # a finger can still pick an image
+
+
+@pytest.mark.parametrize("start, other", [("explorer/#inside", "en"), ("en/explorer/#inside", "zh")])
+def test_switching_language_keeps_the_place_while_the_explorer_draws_below_it(page, site_url, start, other):
+    """The results drawn after loading push the reader's heading down; the page follows it there."""
+    page.goto(site_url + start)
+    page.wait_for_function("document.querySelector('[data-explorer]').dataset.state === 'done'", timeout=30_000)
+    page.locator(f'a[hreflang="{other}"]').first.evaluate("a => a.click()")
+    page.wait_for_function("() => location.hash === '#inside'")
+    page.wait_for_function("document.querySelector('[data-explorer]').dataset.state === 'done'", timeout=30_000)
+    page.wait_for_timeout(300)  # the last resize of the drawn results
+    top = page.evaluate("document.getElementById('inside').getBoundingClientRect().top")
+    assert 0 <= top < 120, top  # under the header, not a screen or more away

@@ -47,6 +47,32 @@ def test_smoke_run_writes_results_figures_and_a_bilingual_site(smoke_repo):
 
 
 @pytest.mark.slow
+def test_every_pages_alternate_links_name_the_same_page_in_each_language(smoke_repo):
+    """The head's <link rel="alternate" hreflang> of a page (search engines, the theme's switcher) and the
+    switcher's own links go to this page in each language, the notebook page included."""
+    import posixpath
+    import re
+
+    site = smoke_repo[0] / "site" / "smoke"
+    pages = [p.parent.relative_to(site).as_posix() for p in site.rglob("index.html")]
+    pages = [p for p in pages if not p.startswith(("en", "generated", "assets")) and "explorer/" not in p]
+    assert "explore" in pages and "concepts" in pages, pages
+    for lang_dir, page in ((d, p) for d in ("", "en/") for p in pages):
+        url = f"{lang_dir}{page}/".replace("./", "") if page != "." else lang_dir
+        html = (site / url / "index.html").read_text()
+        for tag in ("link", "a"):
+            found = dict((lang, href) for href, lang in re.findall(
+                rf'<{tag} (?:rel="alternate" )?href="([^"]*)"\s+hreflang="([\w-]+)"', html))
+            assert set(found) == {"zh", "en"}, (url, tag, found)
+            for lang, href in found.items():
+                # The home pages' links are absolute (the site's root path: "/" in a local build).
+            target = posixpath.normpath((href.lstrip("/") or ".") if href.startswith("/")
+                                        else posixpath.join(url or ".", href))
+                expected = posixpath.normpath(("en/" if lang == "en" else "") + (page if page != "." else "."))
+                assert target == expected, (url, tag, lang, href)
+
+
+@pytest.mark.slow
 def test_nothing_to_do_after_a_complete_run(smoke_repo):
     repo, args = smoke_repo
     assert planned_jobs(repo, *args) == {}

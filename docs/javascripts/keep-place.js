@@ -27,5 +27,14 @@ if (location.hash.startsWith("#@")) {
   if (heading) {
     history.replaceState(null, "", "#" + heading.id);
     heading.scrollIntoView();
+    // What a page draws after loading (the Explorer's results, late images) pushes the heading down:
+    // follow it until the reader scrolls, clicks or types, or for 20 s.
+    const follow = new ResizeObserver(() => heading.scrollIntoView());
+    follow.observe(document.querySelector("article") || document.body);
+    const stop = () => follow.disconnect();
+    for (const type of ["wheel", "touchstart", "keydown", "mousedown"]) {
+      addEventListener(type, stop, { once: true, passive: true });
+    }
+    setTimeout(stop, 20000);
   }
 }
