@@ -1,15 +1,19 @@
 """The fleet (every pending run of a configuration at once, for a GPU) tested on the CPU: a tiny
-configuration of two models, trained side by side, folders exported, images/s printed."""
+configuration of two models, trained side by side, each run exported as one archive, images/s
+printed; the archives imported into another checkout, which then has nothing to train. And what
+an import refuses: anything but one run's files."""
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 
 import pytest
 from conftest import copy_worktree, require_shared_archive
 
-pytestmark = pytest.mark.slow
+from se_attention.fleet import RunArchiveError, import_runs
 
 TINY = """run: fleet
 models: [cnn, eca]
@@ -25,6 +29,7 @@ def fleet(repo, *args):
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_fleet_trains_every_pending_run_at_once_and_exports_them(tmp_path):
     archive = require_shared_archive()
     repo = copy_worktree(tmp_path / "repo")
@@ -39,8 +44,94 @@ def test_fleet_trains_every_pending_run_at_once_and_exports_them(tmp_path):
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["model"] == model and metrics["epochs"] == 1
         assert f"{run.relative_to(repo)}: {metrics['images_per_second']:.0f} images/s" in done.stdout
-        assert (tmp_path / "out" / run.relative_to(repo) / "model.pt").exists()
+    # One archive per run, side by side (a lent machine gives back a few flat files).
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["fleet-cnn-seed0.tar.gz", "fleet-eca-seed0.tar.gz"]
     assert "all runs together:" in done.stdout
     # Nothing pending now: a second fleet trains nothing.
     again = fleet(repo, *sm)
     assert again.returncode == 0 and "nothing to train" in again.stdout, again.stdout + again.stderr
+    # Another checkout takes the archives and has nothing left to train either: the runs and their stamps came.
+    other = copy_worktree(tmp_path / "other")
+    (other / "config" / "tiny.yaml").write_text(TINY)
+    # The other checkout has what a clone of the repository would: the data's provenance and its stamp,
+    # but neither the runs nor their training stamps and logs.
+    for path in (repo / "results" / "fleet").rglob("*"):
+        name = path.relative_to(repo).as_posix()
+        if path.is_file() and "/runs/" not in name and "/train_" not in name:
+            (other / name).parent.mkdir(parents=True, exist_ok=True)
+            (other / name).write_bytes(path.read_bytes())
+    imported = fleet(other, "--import", str(tmp_path / "out"))
+    assert imported.returncode == 0 and "imported results/fleet/runs/eca/seed0" in imported.stdout, imported.stderr
+    after = fleet(other, *sm)
+    assert after.returncode == 0 and "nothing to train" in after.stdout, after.stdout + after.stderr
+
+
+# ------------------------------------------------------------------------------------- import refuses
+
+RUN = "results/x/runs/cnn/seed0"
+STAMP = "results/x/code-hashes/train_cnn-0123456789abcdef.txt"
+LOG = "results/x/logs/train_cnn_seed0.log"
+
+
+def run_files(**changes) -> dict[str, bytes]:
+    files = {f"{RUN}/model.pt": b"weights", f"{RUN}/history.json": b"{}", f"{RUN}/benchmark.tsv": b"s\n1\n",
+             f"{RUN}/metrics.json": json.dumps({"model": "cnn", "seed": 0}).encode(), STAMP: b"code", LOG: b"log"}
+    files.update(changes)
+    return {k: v for k, v in files.items() if v is not None}
+
+
+def write_archive(path, files: dict[str, bytes], links=()) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in links:
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+
+
+def test_import_puts_a_run_in_place_and_supersedes_a_partial_one(tmp_path):
+    write_archive(tmp_path / "x-cnn-seed0.tar.gz", run_files())
+    root = tmp_path / "repo"
+    (root / RUN).mkdir(parents=True)
+    (root / RUN / "resume.pt").write_bytes(b"half a run")
+    assert import_runs(tmp_path, root) == [RUN]
+    assert (root / RUN / "model.pt").read_bytes() == b"weights" and (root / STAMP).read_bytes() == b"code"
+    assert not (root / RUN / "resume.pt").exists()
+    assert import_runs(tmp_path, root) == [RUN]  # the same run again: nothing differs, nothing refused
+
+
+@pytest.mark.parametrize("files, links, says", [
+    (run_files(**{"results/x/runs/cnn/seed0/../../../../../evil.py": b"x"}), (), "refusing member"),
+    (run_files(**{"results/x/runs/cnn/seed0/notes.txt": b"x"}), (), "refusing member"),
+    (run_files(**{"/etc/cron.d/x": b"x"}), (), "refusing member"),
+    (run_files(**{f"{RUN}/model.pt": None}), [(f"{RUN}/model.pt", "/etc/passwd")], "refusing member"),
+    (run_files(**{f"{RUN}/history.json": None}), (), "expected model.pt, history.json"),
+    (run_files(**{"results/x/runs/se/seed0/metrics.json": b"{}"}), (), "exactly one run"),
+    (run_files(**{f"{RUN}/metrics.json": json.dumps({"model": "se", "seed": 0}).encode()}), (), "names model 'se'"),
+    (run_files(**{f"{RUN}/metrics.json": b"not json"}), (), "is not a run's metrics"),
+    (run_files(**{f"{RUN}/benchmark.tsv": bytes(17 << 20)}), (), "expected at most"),
+])
+def test_import_refuses_anything_but_one_runs_files_and_writes_nothing(tmp_path, files, links, says):
+    write_archive(tmp_path / "bad.tar.gz", files, links)
+    root = tmp_path / "repo"
+    with pytest.raises(RunArchiveError, match=says):
+        import_runs(tmp_path, root)
+    assert not root.exists()
+
+
+def test_import_refuses_a_run_that_differs_from_the_one_here(tmp_path):
+    write_archive(tmp_path / "x-cnn-seed0.tar.gz", run_files())
+    root = tmp_path / "repo"
+    (root / RUN).mkdir(parents=True)
+    (root / RUN / "model.pt").write_bytes(b"other weights")
+    with pytest.raises(RunArchiveError, match=f"{RUN}/model.pt is already here with other contents"):
+        import_runs(tmp_path, root)
+    assert (root / RUN / "model.pt").read_bytes() == b"other weights" and not (root / STAMP).exists()
+
+
+def test_import_of_a_folder_without_archives_says_so(tmp_path):
+    with pytest.raises(RunArchiveError, match="no run archives"):
+        import_runs(tmp_path, tmp_path)
