@@ -66,8 +66,8 @@ def test_every_pages_alternate_links_name_the_same_page_in_each_language(smoke_r
             assert set(found) == {"zh", "en"}, (url, tag, found)
             for lang, href in found.items():
                 # The home pages' links are absolute (the site's root path: "/" in a local build).
-            target = posixpath.normpath((href.lstrip("/") or ".") if href.startswith("/")
-                                        else posixpath.join(url or ".", href))
+                target = posixpath.normpath((href.lstrip("/") or ".") if href.startswith("/")
+                                            else posixpath.join(url or ".", href))
                 expected = posixpath.normpath(("en/" if lang == "en" else "") + (page if page != "." else "."))
                 assert target == expected, (url, tag, lang, href)
 
