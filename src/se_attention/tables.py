@@ -16,7 +16,7 @@ from . import atomic
 from .cnn import build_model, multiply_adds, parameter_count
 from .i18n import CatalogueError, Words
 from .se import SEBlock
-from .stats import paired_final_accuracies
+from .stats import gap_statistics, paired_final_accuracies
 
 
 # Literature constants, not results of this study: CIFAR-10 top-1 test error (%) without and with SE
@@ -345,13 +345,13 @@ def bf16_markdown(run_dir: Path, lang: str) -> str:
             if not seeds:
                 continue
             fp32, bf16 = ([final[model, p, s] for s in seeds] for p in ("ours", "ours-bf16"))
-            diffs = [b - f for b, f in zip(bf16, fp32)]
-            se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else None
+            gap = gap_statistics(fp32, bf16)  # bf16 - fp32, paired by seed, as the zoo pairs modules
+            se = gap["std"] / len(seeds) ** 0.5 if gap["std"] is not None else None
             rows.append([t["model"][model], literal(", ".join(map(str, seeds))), mean_std(fp32), mean_std(bf16),
-                         f"{statistics.mean(diffs):+.2f}" + (f" ± {se:.2f}" if se is not None else "")])
+                         f"{gap['mean']:+.2f}" + (f" ± {se:.2f}" if se is not None else "")])
             if se is None:
                 verdicts.append(t("bf16_verdict_one", model=t["model"][model]))
-            elif abs(statistics.mean(diffs)) > 2 * se:
+            elif abs(gap["mean"]) > 2 * se:
                 verdicts.append(t("bf16_verdict_apart", model=t["model"][model], n=len(seeds)))
             else:
                 verdicts.append(t("bf16_verdict_same", model=t["model"][model], n=len(seeds)))
