@@ -1,4 +1,5 @@
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -56,3 +57,11 @@ def test_snakemake_refuses_a_bad_config_before_any_rule(tmp_path):
     assert proc.returncode != 0
     assert "key 'train.epochs': -3 is less than the minimum of 1" in proc.stderr + proc.stdout
     assert "'bogus' was unexpected" in proc.stderr + proc.stdout
+
+
+def test_validating_a_config_does_not_load_torch():
+    """Snakemake validates the config on every parse, dry runs included: importing torch cost 4 s each."""
+    code = ("import sys; from se_attention.config import load_config; load_config('config/config.yaml', "
+            "'config/zoo.yaml'); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from torch import nn
+if TYPE_CHECKING:  # torch is imported when a model is built: validating a config needs only the names
+    from torch import nn
 
 BEFORE_POOL, AFTER_POOL = "before_pool", "after_pool"
 

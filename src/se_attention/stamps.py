@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import hashlib
 import io
 import json
@@ -79,13 +80,27 @@ def _normalized_lines(text: str) -> list[str]:
     return [line.rstrip() for line in lines if line.strip()]
 
 
+# Parsing is most of the time a dry run takes, and every step asks for the same modules: both
+# caches are keyed by the source text, so an edited file is parsed again.
+@functools.lru_cache(maxsize=None)
 def code_digest_of_source(text: str) -> str:
     return hashlib.sha256("\n".join(_normalized_lines(text)).encode()).hexdigest()
 
 
+@functools.lru_cache(maxsize=None)
+def _import_statements(text: str) -> tuple[tuple[int, str, tuple[str, ...]], ...]:
+    """(level, module, names) of each import statement: ``import a.b`` is (0, "a.b", ())."""
+    found = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom):
+            found.append((node.level, node.module or "", tuple(a.name for a in node.names)))
+        elif isinstance(node, ast.Import):
+            found += [(0, alias.name, ()) for alias in node.names]
+    return tuple(found)
+
+
 def _imported_modules(module: str, package_dir: Path) -> set[str]:
     """Package modules that ``module`` imports directly (``__init__`` for names it defines)."""
-    tree = ast.parse((package_dir / f"{module}.py").read_text(encoding="utf-8"))
     found: set[str] = set()
 
     def add(dotted: str, names: Iterable[str]) -> None:
@@ -95,16 +110,15 @@ def _imported_modules(module: str, package_dir: Path) -> set[str]:
         for name in names:  # `from . import x`: x is a module or a name defined in __init__
             found.add(name if (package_dir / f"{name}.py").exists() else "__init__")
 
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            if node.level == 1:
-                add(node.module or "", [a.name for a in node.names])
-            elif node.level == 0 and node.module and node.module.split(".")[0] == PACKAGE:
-                add(node.module.partition(".")[2], [a.name for a in node.names])
-        elif isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.name.startswith(PACKAGE + "."):
-                    found.add(alias.name.split(".")[1])
+    text = (package_dir / f"{module}.py").read_text(encoding="utf-8")
+    for level, dotted, names in _import_statements(text):
+        if level == 1:
+            add(dotted, names)
+        elif level == 0 and dotted.split(".")[0] == PACKAGE:
+            if names:  # from se_attention.x import y
+                add(dotted.partition(".")[2], names)
+            elif dotted.startswith(PACKAGE + "."):  # import se_attention.x
+                found.add(dotted.split(".")[1])
     return found - {module}
 
 
