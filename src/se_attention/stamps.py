@@ -82,12 +82,12 @@ def _normalized_lines(text: str) -> list[str]:
 
 # Parsing is most of the time a dry run takes, and every step asks for the same modules: both
 # caches are keyed by the source text, so an edited file is parsed again.
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def code_digest_of_source(text: str) -> str:
     return hashlib.sha256("\n".join(_normalized_lines(text)).encode()).hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _import_statements(text: str) -> tuple[tuple[int, str, tuple[str, ...]], ...]:
     """(level, module, names) of each import statement: ``import a.b`` is (0, "a.b", ())."""
     found = []
