@@ -12,6 +12,9 @@ RUN = config["run"]
 RES = f"results/{RUN}"
 DATA = f"data/{RUN}"
 MODELS = config["models"]
+# The lesson's pair, which the Results page, its figures and tables, the notebook and the Explorer
+# describe; every other module of the registry is the Zoo page's (rules/zoo.smk reads MODELS).
+PAPER_MODELS = [m for m in MODELS if m in ("cnn", "se")]
 SEEDS = config["seeds"]
 LANGS = config["figures"]["languages"]
 FIGURE_SEED = SEEDS[0]  # the seed whose run the single-run figures show

@@ -10,15 +10,15 @@ EXPLORER_PER_CLASS = 10  # sample test images per class: the first ones of the t
 
 rule explorer:
     input:
-        weights=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/model.pt", model=MODELS),
-        metrics=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/metrics.json", model=MODELS),
+        weights=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/model.pt", model=PAPER_MODELS),
+        metrics=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/metrics.json", model=PAPER_MODELS),
         provenance=PROVENANCE,
         # The catalogues give the class names the page shows in each language.
-        stamp=code_stamp("explorer", "explorer", {"recipe": recipe(config), "models": MODELS, "seed": FIGURE_SEED,
+        stamp=code_stamp("explorer", "explorer", {"recipe": recipe(config), "models": PAPER_MODELS, "seed": FIGURE_SEED,
                                                   "per_class": EXPLORER_PER_CLASS}, LOCALES),
     output:
-        onnx=update(expand(f"{EXPLORER}/{{model}}.onnx", model=MODELS)),
-        gradcam=update(expand(f"{EXPLORER}/gradcam_{{model}}.png", model=MODELS)),
+        onnx=update(expand(f"{EXPLORER}/{{model}}.onnx", model=PAPER_MODELS)),
+        gradcam=update(expand(f"{EXPLORER}/gradcam_{{model}}.png", model=PAPER_MODELS)),
         samples=update(f"{EXPLORER}/samples.png"),
         manifest=update(f"{EXPLORER}/explorer.json"),
     params:
@@ -26,7 +26,7 @@ rule explorer:
         prepared=lambda wildcards: PREPARED,
         recipe=recipe_json(),
         run_dir=run_dir_of_stamp,
-        models=MODELS,
+        models=PAPER_MODELS,
         seed=FIGURE_SEED,
         per_class=EXPLORER_PER_CLASS,
         out=lambda wildcards, output: str(Path(output.manifest).parent),

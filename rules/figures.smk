@@ -10,8 +10,8 @@
 
 LOCALES = sorted(str(p) for p in Path("src/se_attention/locales").glob("*.yaml"))
 
-FIGURE_NAMES = outputs.figure_names(MODELS)
-TABLE_NAMES = outputs.table_names(MODELS)
+FIGURE_NAMES = outputs.figure_names(PAPER_MODELS)
+TABLE_NAMES = outputs.table_names(PAPER_MODELS)
 # Written by `python -m se_attention.bench`, outside the workflow: optional, used when present.
 BENCHMARKS = [p for p in (f"{RES}/performance/{name}.json"
                            for name in ("speed", "faithfulness", "bf16_speed", "bf16_accuracy")) if Path(p).exists()]
@@ -20,16 +20,16 @@ BENCHMARKS = [p for p in (f"{RES}/performance/{name}.json"
 rule figures:
     input:
         # Every seed's history: seed_band shows them all, so adding a seed redraws it.
-        histories=expand(f"{RES}/runs/{{model}}/seed{{seed}}/history.json", model=MODELS, seed=SEEDS),
-        probes=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/probe.npz", model=MODELS),
-        stamp=code_stamp("figures", "figures", {**config["figures"], "models": MODELS, "seeds": SEEDS}, LOCALES),
+        histories=expand(f"{RES}/runs/{{model}}/seed{{seed}}/history.json", model=PAPER_MODELS, seed=SEEDS),
+        probes=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/probe.npz", model=PAPER_MODELS),
+        stamp=code_stamp("figures", "figures", {**config["figures"], "models": PAPER_MODELS, "seeds": SEEDS}, LOCALES),
     output:
         update(expand(f"{RES}/views/figures/{{{{lang}}}}/{{name}}.png", name=FIGURE_NAMES)),
     wildcard_constraints:
         lang="|".join(LANGS),
     params:
         run_dir=run_dir_of_stamp,
-        models=MODELS,
+        models=PAPER_MODELS,
         seeds=SEEDS,
         figure_seed=FIGURE_SEED,
         channels=config["figures"]["channels_shown"],
@@ -67,21 +67,21 @@ rule diagrams:
 
 rule report:
     input:
-        metrics=expand(f"{RES}/runs/{{model}}/seed{{seed}}/metrics.json", model=MODELS, seed=SEEDS),
+        metrics=expand(f"{RES}/runs/{{model}}/seed{{seed}}/metrics.json", model=PAPER_MODELS, seed=SEEDS),
         # The learning-rate schedules and the "what to look for" paragraphs read every history.
-        histories=expand(f"{RES}/runs/{{model}}/seed{{seed}}/history.json", model=MODELS, seed=SEEDS),
-        probes=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/probe.npz", model=MODELS),
+        histories=expand(f"{RES}/runs/{{model}}/seed{{seed}}/history.json", model=PAPER_MODELS, seed=SEEDS),
+        probes=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/probe.npz", model=PAPER_MODELS),
         benchmarks=BENCHMARKS,
         provenance=PROVENANCE,
         # The benchmark files come from outside the workflow: their bytes are part of the stamp.
-        stamp=code_stamp("report", "report", {"languages": LANGS, "models": MODELS, "seeds": SEEDS},
+        stamp=code_stamp("report", "report", {"languages": LANGS, "models": PAPER_MODELS, "seeds": SEEDS},
                          LOCALES + BENCHMARKS),
     output:
         update(expand(f"{RES}/tables/{{lang}}/{{name}}.md", lang=LANGS, name=TABLE_NAMES)),
         summary=update(f"{RES}/tables/summary.json"),
     params:
         run_dir=run_dir_of_stamp,
-        models=MODELS,
+        models=PAPER_MODELS,
         seeds=SEEDS,
         langs=LANGS,
     log:

@@ -37,7 +37,7 @@ rule site:
         figures=expand(rules.figures.output, lang=LANGS),
         diagrams=expand(rules.diagrams.output, lang=LANGS),
         tables=rules.report.output,
-        notebooks=expand(rules.notebook.output, lang=LANGS) if "se" in MODELS else [],
+        notebooks=expand(rules.notebook.output, lang=LANGS) if "se" in PAPER_MODELS else [],
         zoo=rules.zoo.output if outputs.has_zoo(MODELS) else [],
         explorer=rules.explorer.output,
         # The pages, hooks and MkDocs configuration by content: editing a page rebuilds the site.

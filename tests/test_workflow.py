@@ -153,6 +153,27 @@ def test_a_new_seed_in_a_clone_trains_only_that_seed(smoke_repo, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_whole_zoo_trains_only_its_modules_and_joins_the_zoo_page(smoke_repo, tmp_path):
+    """config/zoo.yaml puts every module of the registry in `models`: only their runs train, the
+    Results page's figures, tables and Explorer stay the lesson's pair, and the Zoo page lists them all."""
+    repo, args = smoke_repo
+    clone = tmp_path / "repo"
+    shutil.copytree(repo, clone, symlinks=True)
+    zoo_args = ("--configfile", "config/zoo.yaml", *args[1:])  # smoke.yaml after zoo.yaml
+    jobs = planned_jobs(clone, *zoo_args)
+    assert set(jobs) == {"code_stamp", "train", "probe", "zoo", "site", "all"}, jobs
+    assert jobs["train"] == jobs["probe"] == 3, jobs
+    figures = clone / "results/smoke/views/figures/en/feature_maps.png"
+    drawn = figures.read_bytes()
+    snakemake(clone, *zoo_args)
+    assert figures.read_bytes() == drawn
+    table = (clone / "results/smoke/tables/en/zoo.md").read_text()
+    assert all(f"| {name} |" in table for name in ("CNN", "SE", "SE after the pool", "ECA", "CBAM")), table
+    assert sorted(p.name for p in (clone / "results/smoke/views/explorer").glob("*.onnx")) == ["cnn.onnx", "se.onnx"]
+    assert "CBAM" in (clone / "site/smoke/en/zoo/index.html").read_text()
+
+
+@pytest.mark.slow
 def test_fresh_clone_builds_the_site_without_data_or_training(tmp_path):
     """A clone has committed results/paper, no dataset and no .snakemake metadata."""
     committed = subprocess.run(["git", "ls-files", "results/paper"], cwd=ROOT, capture_output=True, text=True).stdout
