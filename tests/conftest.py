@@ -106,6 +106,20 @@ def smoke_recipe() -> dict:
     return recipe(load_config(ROOT / "config" / "config.yaml", ROOT / "config" / "smoke.yaml"))
 
 
+def merged_config(*configfiles: str) -> dict:
+    """config/config.yaml with the given files of config/ merged over it, in order."""
+    from se_attention.config import load_config
+
+    return load_config(ROOT / "config" / "config.yaml", *(ROOT / "config" / f for f in configfiles))
+
+
+def config_models(*configfiles: str) -> list[str]:
+    return merged_config(*configfiles)["models"]
+
+
+PAPER_RUNS = len(merged_config()["models"]) * len(merged_config()["seeds"])  # one run per model and seed
+
+
 def copy_worktree(dest: Path) -> Path:
     """Copy the repository's tracked and untracked-but-not-ignored files (what a commit would hold)."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_worktree, link_node_modules, snakemake
+from conftest import PAPER_RUNS, copy_worktree, link_node_modules, snakemake
 from test_workflow import planned_jobs
 
 # site/ is a build product, never committed, and so is the stamp of the pages it was built from.
@@ -53,7 +53,7 @@ def test_a_dry_run_with_an_override_writes_nothing(clone):
     override = clone.parent / "three_epochs.yaml"
     override.write_text("train: {epochs: 3}\n")
     jobs = planned_jobs(clone, "--configfile", str(override))
-    assert jobs["train"] == 6, jobs  # the override is a real change: all six runs would retrain
+    assert jobs["train"] == PAPER_RUNS, jobs  # the override is a real change: every run would retrain
     assert git_status(clone) == ""
     assert planned_jobs(clone) == ONLY_THE_SITE
 
@@ -142,7 +142,7 @@ def test_a_missing_committed_output_is_rebuilt(clone):
     assert jobs.get("figures") == 1 and not RETRAIN & set(jobs), jobs
     (clone / "results/paper/data/provenance.json").unlink()
     jobs = planned_jobs(clone)
-    assert jobs.get("prepare") == 1 and jobs.get("train") == 6, jobs
+    assert jobs.get("prepare") == 1 and jobs.get("train") == PAPER_RUNS, jobs
 
 
 def test_a_plot_code_change_plans_only_figures_and_site(clone):

@@ -166,7 +166,8 @@ def plot_forest(result: dict, lang: str) -> plt.Figure:
     ax.set_yticks(range(len(models)), [t["model"][m] for m in reversed(models)])
     ax.set(xlabel=t["forest_x"], title=t["forest_title"], ylim=(-0.6, len(models) - 0.4))
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    # Outside the axes: inside, "best" still lands on an interval's end when every corner has one.
+    fig.legend(fontsize=8, loc="outside right upper")
     return fig
 
 
