@@ -192,6 +192,11 @@ def test_performance_table_reads_the_benchmark_record(tmp_path):
     en = tables.performance_markdown(tmp_path, "en")
     assert "| CNN + SE | ours (batched tensors) | 1001 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
     assert "**Speed-up: 2.50×**" in en and "No faithfulness run has been recorded" in en
+    # Rounds that disagree: no bold headline, a rounded figure that says why it is rough.
+    (tmp_path / "performance" / "speed.json").write_text(json.dumps({**record, "trustworthy": False}))
+    rough = tables.performance_markdown(tmp_path, "en")
+    assert "**Speed-up" not in rough and "Speed-up: about 2.5× (the smaller of the two models' ratios; a rough" in rough
+    assert "约 2.5×" in tables.performance_markdown(tmp_path, "zh")
 
 
 def _write_faithfulness(run_dir, finals: dict, epochs: int = 2) -> None:

@@ -221,3 +221,13 @@ def test_adding_a_seed_redraws_the_seed_band(tmp_path):
     assert sorted(m for rule, m, seed in trained if rule == "train") == ["cnn", "se"], trained
     assert {int(seed) for rule, m, seed in trained if rule == "train"} == {new}
     assert "rule prepare:" not in out and "rule download:" not in out
+
+
+def test_a_last_epoch_tied_with_the_best_counts_as_reaching_it():
+    """Epochs 2 and 3 tie at the best accuracy: the best epoch is the first of them, and the last
+    epoch did reach the best (the Results page said "no" here before)."""
+    def run(seed, accs):
+        return {"seed": seed, "epochs": [{"epoch": i + 1, "lr": 0.001, "test_acc": a} for i, a in enumerate(accs)]}
+
+    rows = st.schedule_summary({"cnn": [run(0, [50.0, 82.03, 82.03]), run(1, [50.0, 82.0, 81.9])]})["cnn"]
+    assert [(r["best_epoch"], r["best_is_last"]) for r in rows] == [(2, True), (2, False)]

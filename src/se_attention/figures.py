@@ -369,7 +369,7 @@ def plot_gate_distribution(probe: dict, lang: str) -> plt.Figure:
         ax.hist(gates, bins=bins, weights=np.full(gates.shape, 1 / max(len(gates), 1)), color=COLORS["se"])
         for v in (0.0, 0.5, 1.0):
             ax.axvline(v, color="grey", lw=0.6, ls=":")
-        ax.set(title=f"{t['block']} {key.rsplit('_', 1)[1]}", xlabel=t["gate"])
+        ax.set(title=f"{t['block']} {key.rsplit('_', 1)[1]}", xlabel=t["gate_value"])  # single gates, not means
     axes[0][0].set_ylabel(t["count_share"])
     fig.suptitle(t("gate_hist_title", n=len(probe[keys[0]])), fontsize=10)
     return fig

@@ -123,7 +123,8 @@ def gate_activation_correlation(probe: dict) -> list[dict]:
 
 
 def schedule_summary(histories: dict[str, list[dict]]) -> dict[str, list[dict]]:
-    """Per model and run: the epoch first trained at a lower rate, the rate drops, the best and last epoch.
+    """Per model and run: the epoch first trained at a lower rate, the rate drops, the best and last epoch,
+    and whether the last epoch reached the best accuracy (ties count: then the best epoch is the earlier).
 
     ``histories`` maps a model to its runs' history.json contents, each with a "seed" added. Each
     epoch record holds the rate it was trained with (the scheduler steps after the epoch).
@@ -139,6 +140,7 @@ def schedule_summary(histories: dict[str, list[dict]]) -> dict[str, list[dict]]:
             best = epochs[int(np.argmax(acc))]["epoch"]  # the first epoch with the highest accuracy
             rows.append({"seed": h["seed"], "first_lower_lr_epoch": first, "lr_start": lrs[0], "lr_end": lrs[-1],
                          "drops": sum(b < a for a, b in zip(lrs, lrs[1:])), "best_epoch": best,
-                         "last_epoch": epochs[-1]["epoch"], "best_is_last": best == epochs[-1]["epoch"]})
+                         # A last epoch tied with an earlier best still reached the best accuracy.
+                         "last_epoch": epochs[-1]["epoch"], "best_is_last": acc[-1] == max(acc)})
         out[model] = rows
     return out

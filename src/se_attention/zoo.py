@@ -235,10 +235,11 @@ def plot_gate_distributions(probes: dict[str, dict], lang: str, seed: int) -> pl
             if j < len(keys):
                 ax.hist(probes[m][keys[j]].astype(np.float32).ravel(), bins=bins, density=True, histtype="step",
                         lw=1.4, color=col[m], label=t["model"][m])
-        ax.set(title=t("dist_title", k=j + 1, seed=seed), xlabel=t["gate"])
+        ax.set(title=t("dist_panel", k=j + 1), xlabel=t["gate"])
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel(t["density"])
     axes[0, -1].legend(fontsize=7)
+    fig.suptitle(t("dist_title", seed=seed))  # once for all panels: per panel it ran into the next title
     return fig
 
 
