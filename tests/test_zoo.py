@@ -78,3 +78,18 @@ def test_zoo_table_says_when_its_seconds_come_from_different_machines(zoo_run):
     assert "CNN, SE: " in en and "Compare" in en
     assert "机器并不相同" in zoo.zoo_markdown(mixed, "zh")
     assert "differ" not in zoo.zoo_markdown(result, "en")
+
+
+def test_gate_range_gives_each_blocks_quantiles_and_says_when_gates_stay_below_a_half():
+    rng = np.random.default_rng(0)
+    low = rng.uniform(0.05, 0.45, (1000, 32)).astype(np.float16)  # every gate below one half
+    wide = rng.uniform(0.0, 1.0, (1000, 32)).astype(np.float16)
+    result = {"modules": {"cnn": {}, "se": {"gate_quantiles": [zoo.gate_quantiles(wide)] * 3},
+                          "eca": {"gate_quantiles": [zoo.gate_quantiles(low)] * 3}}}
+    lo, mid, hi = result["modules"]["eca"]["gate_quantiles"][0]
+    assert lo < mid < hi < 0.45 and abs(mid - 0.25) < 0.02
+    en = zoo.gate_range_markdown(result, "en")
+    assert f"| ECA | {mid:.2f} ({lo:.2f}–{hi:.2f}) |" in en and "| SE |" in en
+    assert "**ECA**: 99 % of its gates lie below" in en and "**SE**" not in en.split("\n\n")[-1]
+    assert "**ECA**：每个块中 99% 的门控值都低于" in zoo.gate_range_markdown(result, "zh")
+    assert "No model" in zoo.gate_range_markdown({"modules": {"cnn": {}}}, "en")

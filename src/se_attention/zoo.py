@@ -52,6 +52,14 @@ def gate_keys(probe, prefix: str) -> list[str]:
     return sorted((k for k in probe if k.startswith(prefix)), key=lambda k: int(k.rsplit("_", 1)[1]))
 
 
+GATE_QUANTILES = (0.01, 0.5, 0.99)  # the median and the range of the middle 98 % of a block's gates
+
+
+def gate_quantiles(gates: np.ndarray) -> list[float]:
+    """1st percentile, median and 99th percentile of every gate of a block (all images, all channels)."""
+    return [float(q) for q in np.quantile(gates.astype(np.float32).ravel(), GATE_QUANTILES)]
+
+
 def compare(metrics: dict[str, list[dict]], probes: dict[str, dict], model_config: dict,
             histories: dict[str, list[dict]]) -> dict:
     """Every number of the zoo page: cost, accuracy, the paired gap to the CNN, gate specificity.
@@ -82,6 +90,7 @@ def compare(metrics: dict[str, list[dict]], probes: dict[str, dict], model_confi
             if probe is not None and "sample_of_gates" in probe:
                 labels = probe["labels"][probe["sample_of_gates"]]
                 row["gate_class_specificity"] = [class_share(probe[k], labels) for k in gate_keys(probe, "gates_sample_")]
+                row["gate_quantiles"] = [gate_quantiles(probe[k]) for k in gate_keys(probe, "gates_sample_")]
         modules[model] = row
     corrected = holm({m: r["gap"]["p_value"] for m, r in modules.items() if m != "cnn"})
     for m, p in corrected.items():
@@ -142,6 +151,21 @@ def specificity_markdown(result: dict, lang: str) -> str:
         return t["no_gates"] + "\n"
     blocks = max(len(r) - 1 for r in rows)
     return table([t["spec_model"], *(t("spec_block", k=k) for k in range(1, blocks + 1))], rows) + "\n"
+
+
+def gate_range_markdown(result: dict, lang: str) -> str:
+    """Per module and block: the median gate (the 1st-99th percentile range), and for every module
+    whose gates stay below one half in every block, what that says about its excitation."""
+    t = Words(lang, "zoo")
+    ranged = {m: r["gate_quantiles"] for m, r in result["modules"].items() if r.get("gate_quantiles")}
+    if not ranged:
+        return t["no_gates"] + "\n"
+    blocks = max(len(q) for q in ranged.values())
+    rows = [[t["model"][m], *(f"{mid:.2f} ({lo:.2f}–{hi:.2f})" for lo, mid, hi in q)] for m, q in ranged.items()]
+    text = table([t["spec_model"], *(t("spec_block", k=k) for k in range(1, blocks + 1))], rows) + "\n"
+    below = [t("below_half", model=t["model"][m], hi=max(hi for _, _, hi in q))
+             for m, q in ranged.items() if all(hi < 0.5 for _, _, hi in q)]
+    return text + ("\n" + " ".join(below) + "\n" if below else "")
 
 
 # -------------------------------------------------------------------------------------------- figures
@@ -296,7 +320,8 @@ def write_all(run_dir: Path, models: list[str], seeds: list[int], seed: int, lan
     atomic.write_json(written[0], {**result, "seeds": seeds, "probe_seed": seed})
     for lang in langs:
         tables = {"zoo.md": zoo_markdown(result, lang), "zoo_verdicts.md": verdicts_markdown(result, lang),
-                  "zoo_specificity.md": specificity_markdown(result, lang)}
+                  "zoo_specificity.md": specificity_markdown(result, lang),
+                  "zoo_gate_range.md": gate_range_markdown(result, lang)}
         for name, text in tables.items():
             atomic.write_text(run_dir / "tables" / lang / name, text)
             written.append(run_dir / "tables" / lang / name)
