@@ -120,6 +120,13 @@ def config_models(*configfiles: str) -> list[str]:
 PAPER_RUNS = len(merged_config()["models"]) * len(merged_config()["seeds"])  # one run per model and seed
 
 
+def models_using(module: str, *configfiles: str) -> list[str]:
+    """The config's models whose training stamp covers the attention module file ``module``."""
+    from se_attention.attention import stamp_modules
+
+    return [m for m in config_models(*configfiles) if module in stamp_modules(m)]
+
+
 def copy_worktree(dest: Path) -> Path:
     """Copy the repository's tracked and untracked-but-not-ignored files (what a commit would hold)."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, config_models, snakemake
+from conftest import ROOT, config_models, models_using, snakemake
 
 EXPENSIVE = {"download", "prepare", "train", "probe"}
 
@@ -109,8 +109,11 @@ def test_plot_code_change_reruns_only_figures_and_site(smoke_repo, tmp_path):
 @pytest.mark.slow
 def test_model_code_change_retrains(smoke_repo, tmp_path):
     jobs = planned_after_edit(smoke_repo, tmp_path, "se.py")
-    # Only the SE model uses se.py: its run retrains and is probed again, the CNN's stays.
-    assert jobs.get("train") == 1 and jobs.get("probe") == 1 and "prepare" not in jobs, jobs
+    # Only the models with an SE block (se, se_after_pool) use se.py: their runs retrain and are
+    # probed again, the CNN's and the other modules' stay.
+    se_models = models_using("se", "smoke.yaml")
+    assert "se" in se_models and "cnn" not in se_models
+    assert jobs.get("train") == len(se_models) and jobs.get("probe") == len(se_models) and "prepare" not in jobs, jobs
 
 
 @pytest.mark.slow
@@ -194,4 +197,4 @@ def test_slurm_profile_plans_the_workflow(smoke_repo):
     out = subprocess.run(["snakemake", "--profile", "profiles/slurm", "-n", "--forcerun", "train", *args], cwd=repo,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert re.search(r"^train\s+2$", out.stdout, re.M), out.stdout[-2000:]
+    assert re.search(rf"^train\s+{len(config_models('smoke.yaml'))}$", out.stdout, re.M), out.stdout[-2000:]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PAPER_RUNS, copy_worktree, link_node_modules, snakemake
+from conftest import PAPER_RUNS, copy_worktree, link_node_modules, models_using, snakemake
 from test_workflow import planned_jobs
 
 # site/ is a build product, never committed, and so is the stamp of the pages it was built from.
@@ -75,9 +75,12 @@ def test_looking_at_a_change_and_undoing_it_plans_nothing(clone):
     se = clone / "src" / "se_attention" / "se.py"
     se.write_text(se.read_text() + "\nEDITED = True\n")
     jobs = planned_jobs(clone)
-    # The SE module is the se model's alone: its three runs retrain, the CNN's do not.
-    assert planned_runs(clone) == {("se", "0"), ("se", "1"), ("se", "2")}
-    assert jobs["probe"] == 1 and "prepare" not in jobs, jobs  # the retrained SE's seed-0 probe
+    # The SE module is the SE models' alone (se, se_after_pool): their runs retrain, the CNN's and
+    # the other modules' do not.
+    se_models = models_using("se")
+    assert "se" in se_models and "cnn" not in se_models
+    assert planned_runs(clone) == {(m, str(s)) for m in se_models for s in (0, 1, 2)}
+    assert jobs["probe"] == len(se_models) and "prepare" not in jobs, jobs  # their seed-0 probes
     subprocess.run(["git", "checkout", "--", str(se)], cwd=clone, check=True)
     assert planned_jobs(clone) == ONLY_THE_SITE
     assert git_status(clone) == ""
