@@ -117,7 +117,8 @@ def config_models(*configfiles: str) -> list[str]:
     return merged_config(*configfiles)["models"]
 
 
-PAPER_RUNS = len(merged_config()["models"]) * len(merged_config()["seeds"])  # one run per model and seed
+_PAPER = merged_config()
+PAPER_RUNS = len(_PAPER["models"]) * len(_PAPER["seeds"])  # one run per model and seed
 
 
 def models_using(module: str, *configfiles: str) -> list[str]:
