@@ -282,7 +282,7 @@ def test_a_truncated_probe_and_a_metrics_file_without_a_key_are_named(paper_copy
     probe = paper_copy / "runs" / "se" / "seed0" / "probe.npz"
     probe.write_bytes(probe.read_bytes()[:1000])
     assert report.main(args) == 1
-    assert f"error: {probe}: expected the SE model's probe, found unreadable or truncated" in capsys.readouterr().err
+    assert f"error: {probe}: expected a trained model's probe, found unreadable or truncated" in capsys.readouterr().err
     metrics = paper_copy / "runs" / "cnn" / "seed0" / "metrics.json"
     record = json.loads(metrics.read_text())
     del record["final_test_acc"]

@@ -12,7 +12,7 @@ import yaml
 from PIL import Image
 
 from conftest import copy_worktree, snakemake
-from se_attention import figures, report, tables
+from se_attention import figures, report, runs, tables
 from se_attention import stats as st
 from se_attention.cnn import build_model, parameter_count
 from se_attention.i18n import text
@@ -158,7 +158,7 @@ def test_one_seed_tables_say_so_in_words_and_print_no_nan(one_seed):
 
 
 def test_literature_table_sets_our_error_beside_the_senet_paper(three_seeds, smoke_recipe):
-    summary = st.summarize(report.load_metrics(three_seeds, ["cnn", "se"], [0, 1, 2]))
+    summary = st.summarize(runs.load_metrics(three_seeds, ["cnn", "se"], [0, 1, 2]))
     en = tables.literature_markdown(summary, smoke_recipe, "en")
     assert "| ResNet-110 | 6.37 | 5.21 | 1.16 | 18.2 | SENet paper (published) |" in en
     assert "| ResNet-164 | 5.46 | 4.39 | 1.07 | 19.6 | SENet paper (published) |" in en
@@ -185,7 +185,7 @@ def test_a_runs_speed_is_its_median_epoch_so_a_paused_epoch_does_not_count():
 def test_seed_band_draws_a_band_only_with_several_seeds(three_seeds, tmp_path, lang, seeds):
     if lang == "zh":
         figures.use_cjk_font()
-    fig = figures.plot_seed_band(figures.load_histories(three_seeds, ["cnn", "se"], seeds), lang)
+    fig = figures.plot_seed_band(runs.load_histories(three_seeds, ["cnn", "se"], seeds), lang)
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     if len(seeds) > 1:
         assert legend == [text(lang, "figures.band", count=3, model=m) for m in ("CNN", "CNN + SE")]

@@ -83,6 +83,19 @@ def save_figure(fig: Any, target: str | os.PathLike, **kwargs: Any) -> None:
         fig.savefig(tmp, **kwargs)
 
 
+def save_figures(figures: dict[str, Any], out_dir: str | os.PathLike, suffix: str = "", **kwargs: Any) -> list[Path]:
+    """Save each matplotlib figure as ``out_dir/<name><suffix>`` and close it; the paths written."""
+    import matplotlib.pyplot as plt  # here, not at the top: most callers of this module draw nothing
+
+    written = []
+    for name, fig in figures.items():
+        path = Path(out_dir) / f"{name}{suffix}"
+        save_figure(fig, path, **kwargs)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
 class UnreadableFile(ValueError):
     """A results file that is missing, truncated or not what its reader expects; names the file."""
 

@@ -21,9 +21,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import atomic, run_folder  # noqa: E402
+from . import atomic  # noqa: E402
 from .fonts import FontError, use_cjk_font  # noqa: E402
 from .i18n import Words, languages  # noqa: E402
+from .runs import load_histories, load_probes  # noqa: E402
 
 COLORS = {"cnn": "#1f77b4", "se": "#d62728"}
 LINE_CLASSES = (0, 2, 3, 8)  # airplane, bird, cat, ship: two vehicles, two animals
@@ -387,15 +388,6 @@ def label_seed(fig: plt.Figure, seed: int, lang: str) -> None:
              color="#555", transform=fig.transFigure)
 
 
-def load_histories(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
-    return {m: [atomic.read_json(run_folder(run_dir, m, s) / "history.json", "a training run's history",
-                                 ("epochs", "iter_loss")) for s in seeds] for m in models}
-
-
-def load_probes(run_dir: Path, models: list[str], seed: int) -> dict[str, dict]:
-    return {m: atomic.read_npz(run_folder(run_dir, m, seed) / "probe.npz", "a trained model's probe") for m in models}
-
-
 def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: int, dpi: int,
              seeds: list[int] | None = None) -> list[Path]:
     """Every figure of seed ``seed``'s run, plus seed_band over ``seeds`` (default: that seed alone)."""
@@ -423,12 +415,7 @@ def draw_all(run_dir: Path, models: list[str], seed: int, lang: str, channels: i
     for name, fig in figures.items():
         if name not in MULTI_SEED:
             label_seed(fig, seed, lang)
-    written = []
-    for name, fig in figures.items():
-        atomic.save_figure(fig, out_dir / name, dpi=dpi, bbox_inches="tight")
-        plt.close(fig)
-        written.append(out_dir / name)
-    return written
+    return atomic.save_figures(figures, out_dir, dpi=dpi, bbox_inches="tight")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import atomic, run_folder
+from . import atomic
 from .i18n import languages
+from .runs import load_histories, load_metrics, load_probes
 from .stats import (gap_statistics, gate_activation_correlation, paired_final_accuracies, schedule_summary,
                     specificity, summarize)
 from .tables import (SENET_CIFAR10_ERROR, SENET_CITATION, architecture_markdown, bf16_markdown, cost_markdown,
@@ -21,21 +22,7 @@ from .tables import (SENET_CIFAR10_ERROR, SENET_CITATION, architecture_markdown,
                      schedule_markdown, se_step_fact, seeds_markdown, specificity_markdown)
 
 
-# What the tables read from each file: a file without one of these is named, not a bare KeyError.
-METRICS_KEYS = ("seed", "epochs", "final_test_acc", "best_test_acc", "best_epoch", "parameters", "seconds_per_epoch",
-                "images_per_second", "provenance")
 PROVENANCE_KEYS = ("source", "layout", "counts", "totals", "arrays_sha256")
-
-
-def load_metrics(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
-    return {m: [atomic.read_json(run_folder(run_dir, m, s) / "metrics.json", "a training run's metrics", METRICS_KEYS)
-                for s in seeds] for m in models}
-
-
-def load_histories(run_dir: Path, models: list[str], seeds: list[int]) -> dict[str, list[dict]]:
-    """Each run's history.json, with its seed added."""
-    return {m: [{**atomic.read_json(run_folder(run_dir, m, s) / "history.json", "a training run's history", ("epochs",)),
-                 "seed": s} for s in seeds] for m in models}
 
 
 def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: list[str]) -> list[Path]:
@@ -43,8 +30,7 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
     histories = load_histories(run_dir, models, seeds)
     schedule = schedule_summary(histories)
     # The figures' seed: the paragraphs beside the figures quote the run the figures show.
-    probes = {m: atomic.read_npz(run_folder(run_dir, m, seeds[0]) / "probe.npz",
-                                 "the SE model's probe" if m == "se" else "a trained model's probe") for m in models}
+    probes = load_probes(run_dir, models, seeds[0])
     spec = corr = None
     if "se" in models:
         probe = probes["se"]

@@ -25,10 +25,10 @@ import numpy as np  # noqa: E402
 
 from . import atomic  # noqa: E402
 from .cnn import build_model, multiply_adds  # noqa: E402
-from .figures import _overlay, _visible_range, accuracy_by_seed, load_histories, load_probes  # noqa: E402
+from .figures import _overlay, _visible_range, accuracy_by_seed  # noqa: E402
 from .fonts import FontError, use_cjk_font  # noqa: E402
 from .i18n import Words, languages  # noqa: E402
-from .report import load_metrics  # noqa: E402
+from .runs import load_histories, load_metrics, load_probes  # noqa: E402
 from .stats import CONFIDENCE, class_share, gap_statistics, typical_epoch_speed  # noqa: E402
 from .tables import device_words, format_p, literal, mean_std, table  # noqa: E402
 
@@ -143,14 +143,18 @@ def verdicts_markdown(result: dict, lang: str) -> str:
     return "\n".join(f"- {verdict(m, r, lang)}" for m, r in result["modules"].items() if m != "cnn") + "\n"
 
 
-def specificity_markdown(result: dict, lang: str) -> str:
+def per_block_table(rows: dict[str, list[str]], lang: str) -> str:
+    """One row per module, one column per block, from each module's cells in block order."""
     t = Words(lang, "zoo")
-    rows = [[t["model"][m], *(f"{v:.2f}" for v in r["gate_class_specificity"])]
-            for m, r in result["modules"].items() if r.get("gate_class_specificity")]
-    if not rows:
-        return t["no_gates"] + "\n"
-    blocks = max(len(r) - 1 for r in rows)
-    return table([t["spec_model"], *(t("spec_block", k=k) for k in range(1, blocks + 1))], rows) + "\n"
+    blocks = max(len(cells) for cells in rows.values())
+    return table([t["spec_model"], *(t("spec_block", k=k) for k in range(1, blocks + 1))],
+                 [[t["model"][m], *cells] for m, cells in rows.items()]) + "\n"
+
+
+def specificity_markdown(result: dict, lang: str) -> str:
+    rows = {m: [f"{v:.2f}" for v in r["gate_class_specificity"]]
+            for m, r in result["modules"].items() if r.get("gate_class_specificity")}
+    return per_block_table(rows, lang) if rows else Words(lang, "zoo")["no_gates"] + "\n"
 
 
 def gate_range_markdown(result: dict, lang: str) -> str:
@@ -160,9 +164,8 @@ def gate_range_markdown(result: dict, lang: str) -> str:
     ranged = {m: r["gate_quantiles"] for m, r in result["modules"].items() if r.get("gate_quantiles")}
     if not ranged:
         return t["no_gates"] + "\n"
-    blocks = max(len(q) for q in ranged.values())
-    rows = [[t["model"][m], *(f"{mid:.2f} ({lo:.2f}–{hi:.2f})" for lo, mid, hi in q)] for m, q in ranged.items()]
-    text = table([t["spec_model"], *(t("spec_block", k=k) for k in range(1, blocks + 1))], rows) + "\n"
+    text = per_block_table({m: [f"{mid:.2f} ({lo:.2f}–{hi:.2f})" for lo, mid, hi in q] for m, q in ranged.items()},
+                           lang)
     below = [t("below_half", model=t["model"][m], hi=max(hi for _, _, hi in q))
              for m, q in ranged.items() if all(hi < 0.5 for _, _, hi in q)]
     return text + ("\n" + " ".join(below) + "\n" if below else "")
@@ -331,11 +334,8 @@ def write_all(run_dir: Path, models: list[str], seeds: list[int], seed: int, lan
                    "zoo_gates": plot_gate_maps(probes, lang, seed),
                    "zoo_gate_distribution": plot_gate_distributions(probes, lang, seed),
                    "zoo_spatial": plot_spatial(probes, lang, seed)}
-        for name, fig in figures.items():
-            path = run_dir / "views" / "figures" / lang / f"{name}.png"
-            atomic.save_figure(fig, path, dpi=dpi, bbox_inches="tight")
-            plt.close(fig)
-            written.append(path)
+        written += atomic.save_figures(figures, run_dir / "views" / "figures" / lang, ".png", dpi=dpi,
+                                       bbox_inches="tight")
     return written
 
 
