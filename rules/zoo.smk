@@ -11,8 +11,10 @@ if outputs.has_zoo(MODELS):
             metrics=expand(f"{RES}/runs/{{model}}/seed{{seed}}/metrics.json", model=MODELS, seed=SEEDS),
             histories=expand(f"{RES}/runs/{{model}}/seed{{seed}}/history.json", model=MODELS, seed=SEEDS),
             probes=expand(f"{RES}/runs/{{model}}/seed{FIGURE_SEED}/probe.npz", model=ZOO_PROBED),
+            # The registry's names too: the page lists the modules not yet trained.
             stamp=code_stamp("zoo", "zoo", {"models": MODELS, "seeds": SEEDS, "languages": LANGS,
-                                            "dpi": config["figures"]["dpi"]}, LOCALES),
+                                            "dpi": config["figures"]["dpi"], "registry": list(attention.REGISTRY)},
+                             LOCALES),
         output:
             # tables/ and views/ sort after runs/: a fresh clone's file times keep these current.
             summary=update(f"{RES}/tables/zoo.json"),

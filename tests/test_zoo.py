@@ -93,3 +93,15 @@ def test_gate_range_gives_each_blocks_quantiles_and_says_when_gates_stay_below_a
     assert "**ECA**: 99 % of its gates lie below" in en and "**SE**" not in en.split("\n\n")[-1]
     assert "**ECA**：每个块中 99% 的门控值都低于" in zoo.gate_range_markdown(result, "zh")
     assert "No model" in zoo.gate_range_markdown({"modules": {"cnn": {}}}, "en")
+
+
+def test_coverage_names_the_registry_modules_not_yet_trained_for_the_page():
+    en = zoo.coverage_markdown(["cnn", "se", "eca"], "en")
+    trained, pending = en.split("Written and tested")
+    assert "SE, ECA" in trained and "CNN" not in trained
+    assert all(name in pending for name in ("SE after the pool", "CBAM", "Spatial attention"))
+    assert "SE" not in pending.replace("SE after", "") and "ECA" not in pending
+    assert "CBAM、空间注意力" in zoo.coverage_markdown(["cnn", "se", "eca"], "zh")
+    everything = ["cnn", *zoo.REGISTRY]
+    assert zoo.coverage_markdown(everything, "en").startswith("Every module of the registry")
+    assert "尚未" not in zoo.coverage_markdown(everything, "zh")

@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import atomic  # noqa: E402
+from .attention import REGISTRY  # noqa: E402
 from .cnn import build_model, multiply_adds  # noqa: E402
 from .figures import _overlay, _visible_range, accuracy_by_seed  # noqa: E402
 from .fonts import FontError, use_cjk_font  # noqa: E402
@@ -137,6 +138,22 @@ def zoo_markdown(result: dict, lang: str) -> str:
                                    for devices, names in machines.items())
         note += " " + t("machines", machines=where)
     return table(t["head"], rows) + "\n" + note + "\n"
+
+
+def coverage_markdown(models: list[str], lang: str) -> str:
+    """Which modules of the registry this page compares, and which are written and tested but not
+    trained for it yet: a reader of the page and of the Concepts sections must not mistake one for
+    the other."""
+    t = Words(lang, "zoo")
+
+    def names(ms: list[str]) -> str:
+        return t["name_sep"].join(t["model"][m] for m in ms)
+
+    trained = [m for m in models if m != "cnn"]
+    pending = [m for m in REGISTRY if m not in models]
+    if not pending:
+        return t("coverage_all", trained=names(trained)) + "\n"
+    return t("coverage", trained=names(trained), pending=names(pending)) + "\n"
 
 
 def verdicts_markdown(result: dict, lang: str) -> str:
@@ -324,7 +341,8 @@ def write_all(run_dir: Path, models: list[str], seeds: list[int], seed: int, lan
     for lang in langs:
         tables = {"zoo.md": zoo_markdown(result, lang), "zoo_verdicts.md": verdicts_markdown(result, lang),
                   "zoo_specificity.md": specificity_markdown(result, lang),
-                  "zoo_gate_range.md": gate_range_markdown(result, lang)}
+                  "zoo_gate_range.md": gate_range_markdown(result, lang),
+                  "zoo_coverage.md": coverage_markdown(models, lang)}
         for name, text in tables.items():
             atomic.write_text(run_dir / "tables" / lang / name, text)
             written.append(run_dir / "tables" / lang / name)
