@@ -129,7 +129,7 @@ def test_reports_read_only_the_metrics_files(tiny_run):
 
 def test_mean_std_formatting():
     assert tables.mean_std([70.0]) == "70.00"
-    assert tables.mean_std([70.0, 72.0]) == "71.00 ± 1.41"
+    assert tables.mean_std([70.0, 72.0]) == "71.00\u00a0±\u00a01.41"  # never broken in a table cell
 
 
 
@@ -221,7 +221,7 @@ def test_faithfulness_over_seeds_gives_mean_std_and_judges_the_difference_by_its
     _write_faithfulness(tmp_path, {("cnn", "lesson"): [59.0, 60.0, 61.0], ("cnn", "ours"): [60.0, 61.0, 62.0],
                                    ("se", "lesson"): [59.5, 60.0, 60.5], ("se", "ours"): [64.5, 65.0, 65.5]})
     en = tables.performance_markdown(tmp_path, "en")
-    assert "| CNN | ours (batched tensors) | 50.00, 61.00 | 60.00 (0), 61.00 (1), 62.00 (2) | 61.00 ± 1.00 |" in en
+    assert "| CNN | ours (batched tensors) | 50.00, 61.00 | 60.00 (0), 61.00 (1), 62.00 (2) | 61.00\u00a0±\u00a01.00 |" in en
     assert "CNN +1.00 ± 0.82; CNN + SE +5.00 ± 0.41 points" in en
     assert "with each of the seeds 0, 1, 2" in en and "--seeds 0 1 2" in en
     assert "CNN + SE: the difference exceeds twice its standard error" in en
@@ -242,8 +242,8 @@ def test_bf16_section_says_how_to_measure_until_measured_then_pairs_runs_by_seed
     (tmp_path / "performance" / "bf16_accuracy.json").write_text(
         json.dumps({"epochs": 2, "native_bf16": True, "runs": runs}))
     en = tables.bf16_markdown(tmp_path, "en")
-    assert "| CNN | 0, 1, 2 | 61.00 ± 1.00 | 60.70 ± 1.20 | -0.30 ± 0.12 |" in en
-    assert "| CNN + SE | 0, 1, 2 | 61.00 ± 1.00 | 61.00 ± 1.00 | +0.00 ± 0.58 |" in en
+    assert "| CNN | 0, 1, 2 | 61.00\u00a0±\u00a01.00 | 60.70\u00a0±\u00a01.20 | -0.30 ± 0.12 |" in en
+    assert "| CNN + SE | 0, 1, 2 | 61.00\u00a0±\u00a01.00 | 61.00\u00a0±\u00a01.00 | +0.00 ± 0.58 |" in en
     assert "CNN: the difference exceeds twice its standard error" in en
     assert "CNN + SE: within twice its standard error" in en and "in hardware" in en and "emulated" not in en
     speed = {"steps": 8, "threads": 2, "device": "test CPU", "native_bf16": False, "trustworthy": True,

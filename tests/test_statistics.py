@@ -129,14 +129,14 @@ def test_three_seed_tables_show_per_seed_rows_mean_std_and_the_interval(three_se
     seeds = (three_seeds / "tables" / "en" / "seeds.md").read_text()
     for seed, acc in enumerate(CNN):
         assert f"| CNN | {seed} | {acc:.2f} |" in seeds
-    assert f"| {statistics.mean(SE):.2f} ± {statistics.stdev(SE):.2f} |" in seeds
+    assert f"| {statistics.mean(SE):.2f}\u00a0±\u00a0{statistics.stdev(SE):.2f} |" in seeds
     assert "**mean ± std** (3 seeds)" in seeds
 
     gap = (three_seeds / "tables" / "en" / "gap.md").read_text()
     direct = scipy.stats.ttest_rel(SE, CNN)
     low, high = direct.confidence_interval(0.95)
     assert f"| 3 | {np.mean(np.subtract(SE, CNN)):+.2f} | {np.std(np.subtract(SE, CNN), ddof=1):.2f} | " \
-           f"[{low:+.2f}, {high:+.2f}] | {direct.pvalue:.3f} |" in gap
+           f"[{low:+.2f},\u00a0{high:+.2f}] | {direct.pvalue:.3f} |" in gap
     assert "SE helps" in gap
     assert (three_seeds / "tables" / "en" / "verdict.md").read_text().startswith("**SE helps.**")
     assert "SE 有帮助" in (three_seeds / "tables" / "zh" / "verdict.md").read_text()

@@ -77,10 +77,20 @@ def table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+# A no-break space inside "81.50 ± 0.48" and "[-1.08, +1.83]": on a phone a narrow table column
+# would otherwise break a number from its spread, or an interval in two.
+NBSP = "\u00a0"
+
+
 def mean_std(values: list[float], digits: int = 2) -> str:
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f}{NBSP}±{NBSP}{statistics.stdev(values):.{digits}f}"
+
+
+def interval(low: float, high: float) -> str:
+    """A confidence interval as "[-1.08, +1.83]", kept on one line."""
+    return f"[{low:+.2f},{NBSP}{high:+.2f}]"
 
 
 def metrics_markdown(summary: dict, recipe_epochs: int, monitor: str, lang: str) -> str:
@@ -142,12 +152,12 @@ def gap_markdown(summary: dict, stats: dict, lang: str) -> str:
     seeds, cnn, se = paired_final_accuracies(summary)
     rows = [[seed, f"{c:.2f}", f"{s:.2f}", f"{g:+.2f}"] for seed, c, s, g in zip(seeds, cnn, se, stats["gaps"])]
     if stats["ci"] is None:
-        spread, interval, p = t["no_spread"], t["no_interval"], t["no_test"]
+        spread, ci, p = t["no_spread"], t["no_interval"], t["no_test"]
     else:
-        spread, interval = f"{stats['std']:.2f}", "[{:+.2f}, {:+.2f}]".format(*stats["ci"])
+        spread, ci = f"{stats['std']:.2f}", interval(*stats["ci"])
         p = t["p_equal_gaps"] if stats["p_value"] is None else format_p(stats["p_value"])
     head = t("stats_head", level=f"{100 * stats['confidence']:g}")
-    summary_row = [stats["n"], f"{stats['mean']:+.2f}", spread, interval, p]
+    summary_row = [stats["n"], f"{stats['mean']:+.2f}", spread, ci, p]
     return (table(t["gap_head"], rows) + "\n" + table(head, [summary_row]) + "\n" + t["gap_note"] + "\n\n"
             + gap_verdict(stats, lang) + "\n")
 
@@ -379,10 +389,9 @@ def faithfulness_markdown(runs: list[dict], epochs: int, t: Words) -> str:
         final[model, pipeline] = [r["test_acc"][-1] for r in group]
         curve = np.mean([r["test_acc"] for r in group], axis=0)
         last = final[model, pipeline]
-        spread = f" ± {statistics.stdev(last):.2f}" if len(last) > 1 else ""
         rows.append([t["model"][model], t["pipeline"][pipeline], ", ".join(f"{a:.2f}" for a in curve),
                      ", ".join(f"{a:.2f} ({literal(r['seed'])})" for a, r in zip(last, group)),
-                     f"{statistics.mean(last):.2f}{spread}"])
+                     mean_std(last)])
     diffs, apart = [], []
     models = [m for m in dict.fromkeys(r["model"] for r in runs) if (m, "ours") in final and (m, "lesson") in final]
     for m in models:

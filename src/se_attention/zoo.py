@@ -31,7 +31,7 @@ from .fonts import FontError, use_cjk_font  # noqa: E402
 from .i18n import Words, languages  # noqa: E402
 from .runs import load_histories, load_metrics, load_probes  # noqa: E402
 from .stats import CONFIDENCE, class_share, gap_statistics, typical_epoch_speed  # noqa: E402
-from .tables import device_words, format_p, literal, mean_std, table  # noqa: E402
+from .tables import device_words, format_p, interval, literal, mean_std, table  # noqa: E402
 
 ALPHA = 1 - CONFIDENCE  # the family-wise error rate Holm's correction keeps
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
@@ -124,7 +124,7 @@ def zoo_markdown(result: dict, lang: str) -> str:
         elif gap["ci"] is None:
             gap_cell, p_cell = f"{gap['mean']:+.2f}", "—"
         else:
-            gap_cell = f"{gap['mean']:+.2f} [{gap['ci'][0]:+.2f}, {gap['ci'][1]:+.2f}]"
+            gap_cell = f"{gap['mean']:+.2f} {interval(*gap['ci'])}"
             p_cell = format_p(r["p_holm"]) if r["p_holm"] is not None else "—"
         rows.append([t["model"][model], f"{r['parameters_added']:,}", f"{r['multiply_adds_added']:,}",
                      f"{r['seconds_per_epoch']:.0f}", mean_std(r["final_test_acc"]), literal(len(r["seeds"])),
