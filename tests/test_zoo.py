@@ -20,6 +20,27 @@ def test_holm_adjusts_the_sorted_p_values_and_keeps_them_monotone():
     assert zoo.holm({"a": 0.6, "b": 0.7}) == {"a": 1.0, "b": 1.0}  # capped at 1
 
 
+def _row(mean, lo, hi, p_holm):
+    return {"gap": {"n": 3, "mean": mean, "ci": [lo, hi]}, "p_holm": p_holm}
+
+
+@pytest.mark.parametrize("row, words", [
+    (_row(+1.06, +0.03, +2.09, 0.19), "ahead of the CNN on its own interval, not after the correction"),
+    (_row(-1.06, -2.09, -0.03, 0.19), "behind the CNN on its own interval, not after the correction"),
+    (_row(+0.37, -1.08, +1.83, 1.0), "no detectable difference from the CNN at 3 seeds"),
+    (_row(+1.50, +1.00, +2.00, 0.01), "better than the CNN at 3 seeds"),
+    (_row(-1.50, -2.00, -1.00, 0.01), "worse than the CNN at 3 seeds"),
+])
+def test_verdict_never_contradicts_the_interval_it_prints(row, words):
+    # An interval that excludes 0 beside "no detectable difference" reads as a contradiction: the
+    # verdict says that the interval is the module's own and the correction for 4 modules undoes it.
+    text = zoo.verdict("cbam", row, "en", compared=4)
+    assert words in text
+    if "own interval" in text:
+        assert "with 4 modules compared" in text and "Holm-corrected" in text
+        assert "同时比较了 4 个模块" in zoo.verdict("cbam", row, "zh", compared=4)
+
+
 @pytest.fixture(scope="module")
 def zoo_run(tmp_path_factory):
     """Two seeds of the CNN, SE and CBAM, one epoch each on synthetic data, with the seed-0 probes."""

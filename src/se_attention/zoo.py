@@ -102,7 +102,7 @@ def compare(metrics: dict[str, list[dict]], probes: dict[str, dict], model_confi
 # ---------------------------------------------------------------------------------------------- words
 
 
-def verdict(model: str, row: dict, lang: str) -> str:
+def verdict(model: str, row: dict, lang: str, compared: int) -> str:
     t = Words(lang, "zoo")
     gap, name = row["gap"], t["model"][model]
     if gap["ci"] is None:
@@ -111,6 +111,11 @@ def verdict(model: str, row: dict, lang: str) -> str:
                   p=format_p(row["p_holm"]) if row["p_holm"] is not None else "—")
     if row["p_holm"] is not None and row["p_holm"] < ALPHA:
         return t("verdict_better" if gap["mean"] > 0 else "verdict_worse", **fields)
+    if gap["ci"][0] > 0 or gap["ci"][1] < 0:
+        # The interval is one module's own; the correction is for looking at `compared` of them at once.
+        # Saying "no difference" here would contradict the interval printed beside it.
+        return t("verdict_uncorrected_ahead" if gap["mean"] > 0 else "verdict_uncorrected_behind",
+                 count=compared, **fields)
     return t("verdict_none", **fields)
 
 
@@ -157,7 +162,8 @@ def coverage_markdown(models: list[str], lang: str) -> str:
 
 
 def verdicts_markdown(result: dict, lang: str) -> str:
-    return "\n".join(f"- {verdict(m, r, lang)}" for m, r in result["modules"].items() if m != "cnn") + "\n"
+    others = {m: r for m, r in result["modules"].items() if m != "cnn"}
+    return "\n".join(f"- {verdict(m, r, lang, len(others))}" for m, r in others.items()) + "\n"
 
 
 def per_block_table(rows: dict[str, list[str]], lang: str) -> str:
