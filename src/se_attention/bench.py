@@ -3,6 +3,7 @@
     python -m se_attention.bench --data data/paper/cifar10.npz --threads 2 --out results/paper/performance/speed.json
     python -m se_attention.bench --data data/paper/cifar10.npz --faithfulness 5 --seeds 0 1 2 \
         --out results/paper/performance/faithfulness.json
+    python -m se_attention.bench --data data/paper/cifar10.npz --threads 2 --candidate next       # the next engine
     python -m se_attention.bench --bf16 ... --out results/paper/performance/bf16_speed.json      # opt-in study
     python -m se_attention.bench --bf16 --faithfulness 5 ... --out results/paper/performance/bf16_accuracy.json
 
@@ -50,7 +51,8 @@ from .train import Split, epoch_batches, evaluate, keep_freed_memory, make_optim
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 MODELS = ("cnn", "se")
 BF16 = "ours-bf16"  # our engine under bf16 autocast: the opt-in --bf16 study
-PIPELINES = ("lesson", "ours", BF16)
+NEXT = "next"  # our engine with the fused conv-block kernel (se_attention.fused), not yet the paper's
+PIPELINES = ("lesson", "ours", BF16, NEXT)
 
 
 def load_images(data: Path | None, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,16 +117,21 @@ def setup(pipeline: str, model_name: str, x: np.ndarray, y: np.ndarray, seed: in
     """Model, optimizer and endless batches of one pipeline, with the lesson's Adam 1e-3.
 
     The lesson's pipeline runs as written; ours as train.py runs it (channels_last weights,
-    fused Adam, freed memory kept), in bf16 autocast for the pipeline ``ours-bf16``.
+    fused Adam, freed memory kept), in bf16 autocast for the pipeline ``ours-bf16``, with the fused
+    conv-block kernel for the pipeline ``next``.
     """
     torch.manual_seed(seed)
     model = build_model(model_name)
-    if pipeline in ("ours", BF16):
+    if pipeline in ("ours", BF16, NEXT):
         keep_freed_memory()
         model = model.to(memory_format=torch.channels_last)
         optimizer = make_optimizer(model, 1e-3)
         if pipeline == BF16:
             run_in_bf16(model)
+        if pipeline == NEXT:
+            from . import fused
+
+            fused.accelerate(model)
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     return model, optimizer, (lesson_batches if pipeline == "lesson" else our_batches)(x, y, seed)
@@ -209,8 +216,9 @@ def child_command(args: argparse.Namespace, pipeline: str, model: str, seed: int
 
 
 def compared(args: argparse.Namespace) -> tuple[str, str]:
-    """The (baseline, candidate) pipelines: the lesson's against ours, or with --bf16 ours against ours in bf16."""
-    return ("ours", BF16) if args.bf16 else ("lesson", "ours")
+    """The (baseline, candidate) pipelines: the lesson's against ours (or --candidate next), or with --bf16
+    ours against ours in bf16."""
+    return ("ours", BF16) if args.bf16 else ("lesson", args.candidate)
 
 TOO_WIDE = 0.10  # an interquartile range over 10 % of the median: the machine was too busy to trust
 
@@ -415,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
                         "the lesson's pipeline with ours (speed, or with --faithfulness accuracy)")
     p.add_argument("--emulated-bf16", action="store_true",
                    help="with --bf16: run even where the CPU has neither AMX nor AVX-512 BF16 (emulated bf16)")
+    p.add_argument("--candidate", choices=("ours", NEXT), default="ours",
+                   help="the engine measured against the lesson's pipeline: ours (train.py's, the paper's) or "
+                        "next (ours with the fused conv-block kernel of se_attention.fused; builds it first)")
     p.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
     p.add_argument("--child", nargs=2, metavar=("PIPELINE", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -429,6 +440,14 @@ def main(argv: list[str] | None = None) -> int:
               "would be emulated and its speed would say nothing about bf16 hardware; run it on such a CPU, "
               "or pass --emulated-bf16 to measure anyway (the record says it was emulated)", file=sys.stderr)
         return 2
+    if args.candidate == NEXT and not args.bf16:
+        from . import fused
+
+        try:
+            fused.kernel()  # built once here, before the children load it from the cache
+        except fused.KernelUnavailable as e:
+            print(f"error: --candidate next: {e}", file=sys.stderr)
+            return 2
     if args.faithfulness:
         args.seeds = args.seeds or [args.seed]
         return run_faithfulness(args)

@@ -1,0 +1,109 @@
+"""The next engine's fused conv-block kernel (se_attention.fused) against PyTorch's module-by-module block.
+
+The kernel sums BN's statistics in another order, so values agree to float rounding, not bit for bit:
+each comparison allows a few units in the last place of the largest value it compares.
+"""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from se_attention import fused
+from se_attention.cnn import build_model
+
+pytestmark = pytest.mark.skipif(not fused.available(), reason="no C++ compiler here to build the fused kernel")
+
+
+def close(a: torch.Tensor, b: torch.Tensor, ulps: float = 64) -> bool:
+    """Equal up to `ulps` float32 epsilons of the larger magnitude of the two tensors."""
+    scale = max(a.abs().max().item(), b.abs().max().item(), 1e-30)
+    return (a - b).abs().max().item() <= ulps * torch.finfo(torch.float32).eps * scale
+
+
+def one_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    torch.manual_seed(3)  # the same dropout mask for both models
+    logits = model(x)
+    F.cross_entropy(logits, y).backward()
+    return logits
+
+
+@pytest.mark.parametrize("name", ["cnn", "se", "eca", "se_after_pool"])
+def test_a_training_step_matches_the_module_by_module_block(name):
+    torch.manual_seed(0)
+    reference = build_model(name).to(memory_format=torch.channels_last).train()
+    candidate = fused.accelerate(copy.deepcopy(reference))
+    x = torch.randn(8, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (8,))
+    assert close(one_step(reference, x, y), one_step(candidate, x, y))
+    # Gradients pass through a different summation order in every block, and some are tiny (a hidden
+    # unit of an SE block that is nearly dead): judge each against the largest gradient of the model.
+    # A real fault (a wrong window maximum, a lost term) is off by the gradient's own size.
+    largest = max(p.grad.abs().max().item() for p in reference.parameters())
+    for (pname, p), q in zip(reference.named_parameters(), candidate.parameters()):
+        assert (p.grad - q.grad).abs().max() <= 1e-3 * p.grad.abs().max() + 1e-5 * largest, pname
+    for (bname, b), c in zip(reference.named_buffers(), candidate.buffers()):
+        assert torch.equal(b, c) if b.dtype == torch.long else close(b, c), bname
+
+
+def test_ties_send_the_gradient_to_the_first_maximum_like_pytorch():
+    """Integer inputs make whole windows tie; the pool's gradient must go where PyTorch sends it."""
+    torch.manual_seed(1)
+    x = torch.randint(-2, 3, (4, 8, 8, 8)).float().contiguous(memory_format=torch.channels_last)
+    bn_ref, bn_new = torch.nn.BatchNorm2d(8), torch.nn.BatchNorm2d(8)
+    xr, xn = x.clone().requires_grad_(), x.clone().requires_grad_()
+    g = torch.randn(4, 8, 4, 4)
+    torch.relu(F.max_pool2d(bn_ref(xr), 2)).backward(g)
+    pooled, _ = fused.BnReluPool.apply(xn, bn_new.weight, bn_new.bias, bn_new, False)
+    pooled.backward(g)
+    assert close(xr.grad, xn.grad, ulps=512) and close(bn_ref.weight.grad, bn_new.weight.grad, ulps=512)
+
+
+def test_the_squeeze_is_the_mean_of_the_relu_output():
+    torch.manual_seed(2)
+    x = torch.randn(4, 16, 8, 8).contiguous(memory_format=torch.channels_last)
+    bn = torch.nn.BatchNorm2d(16)
+    pooled, z = fused.BnReluPool.apply(x, bn.weight, bn.bias, copy.deepcopy(bn), True)
+    out = torch.relu(bn(x))
+    assert close(z, out.mean(dim=(2, 3))) and close(pooled, F.max_pool2d(out, 2))
+
+
+def test_eval_mode_and_spatial_attention_keep_the_blocks_own_path_bit_for_bit():
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    for name in ("se", "cbam"):
+        reference = build_model(name).to(memory_format=torch.channels_last)
+        candidate = fused.accelerate(copy.deepcopy(reference))
+        reference.eval(), candidate.eval()
+        assert torch.equal(reference(x), candidate(x)), name
+    reference = build_model("cbam").train()
+    candidate = fused.accelerate(copy.deepcopy(reference))
+    assert torch.equal(one_step(reference, x, torch.zeros(4, dtype=torch.long)),
+                       one_step(candidate, x, torch.zeros(4, dtype=torch.long)))
+
+
+def test_the_kernel_refuses_odd_maps_and_other_types_by_name():
+    bn = torch.nn.BatchNorm2d(4)
+    with pytest.raises(RuntimeError, match="expected even H and W, found"):
+        fused.kernel().bn_relu_pool(torch.randn(2, 4, 5, 6), bn.weight, bn.bias, bn.running_mean,
+                                    bn.running_var, 0.1, 1e-5, False)
+    with pytest.raises(RuntimeError, match="expected a float32 CPU tensor"):
+        fused.kernel().bn_relu_pool(torch.randn(2, 4, 6, 6, dtype=torch.float64), bn.weight, bn.bias,
+                                    bn.running_mean, bn.running_var, 0.1, 1e-5, False)
+
+
+def test_a_machine_that_cannot_build_the_kernel_gets_a_clear_error(monkeypatch):
+    from torch.utils import cpp_extension
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("Ninja is required to load C++ extensions")
+
+    fused.kernel.cache_clear()
+    monkeypatch.setattr(cpp_extension, "load", no_compiler)
+    try:
+        with pytest.raises(fused.KernelUnavailable, match="cannot build bn_relu_pool.cpp: .*Ninja is required"):
+            fused.accelerate(build_model("se"))
+        assert not fused.available()
+    finally:
+        fused.kernel.cache_clear()
