@@ -14,6 +14,24 @@ from conftest import ROOT
 
 
 @pytest.mark.slow
+def test_bench_measures_the_next_engine_against_the_lesson(tmp_path):
+    from se_attention import fused
+
+    if not fused.available():
+        pytest.skip("no C++ compiler here to build the fused kernel")
+    out = tmp_path / "next_speed.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    done = subprocess.run([sys.executable, "-m", "se_attention.bench", "--steps", "2", "--round", "2", "--warmup", "1",
+                           "--threads", "1", "--candidate", "next", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())
+    assert (record["baseline"], record["candidate"]) == ("lesson", "next")
+    assert record["models"]["se"]["next"]["images_per_second"] > 1
+    assert "SE/CNN step time (next)" in done.stdout
+
+
+@pytest.mark.slow
 def test_bench_runs_both_pipelines_in_turns_and_ends_with_the_speedup(tmp_path):
     out = tmp_path / "speed.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))

@@ -102,8 +102,45 @@ def test_a_machine_that_cannot_build_the_kernel_gets_a_clear_error(monkeypatch):
     fused.kernel.cache_clear()
     monkeypatch.setattr(cpp_extension, "load", no_compiler)
     try:
-        with pytest.raises(fused.KernelUnavailable, match="cannot build bn_relu_pool.cpp: .*Ninja is required"):
+        with pytest.raises(fused.KernelUnavailable, match="cannot build bn_relu_pool.cpp, color_jitter.cpp: .*Ninja is required"):
             fused.accelerate(build_model("se"))
         assert not fused.available()
     finally:
         fused.kernel.cache_clear()
+
+
+def test_the_fused_colour_jitter_draws_and_computes_what_augment_does():
+    from se_attention import augment
+
+    cfg = augment.AugmentConfig()
+    x = torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8).float() / 255
+    x[:4] = 0.5  # grey images: any hue, chroma 0
+    g_ref, g_new = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    expected = augment.color_jitter(x.clone(), cfg, g_ref)
+    got = fused.color_jitter(x.clone(), cfg, g_new)
+    assert torch.equal(g_ref.get_state(), g_new.get_state())  # the same draws: the next batch is the same too
+    assert (expected - got).abs().max() <= 16 * torch.finfo(torch.float32).eps
+    assert got.min() >= 0 and got.max() <= 1
+
+
+def test_the_fused_batches_follow_the_engines_batches():
+    from se_attention.augment import AugmentConfig
+    from se_attention.train import Split, epoch_batches
+
+    split = Split(torch.randint(0, 256, (130, 3, 32, 32), dtype=torch.uint8), torch.arange(130) % 10)
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+    ours = list(epoch_batches(split, AugmentConfig(), mean, std, 64, torch.Generator().manual_seed(1)))
+    nxt = list(fused.epoch_batches(split, AugmentConfig(), mean, std, 64, torch.Generator().manual_seed(1)))
+    assert [len(y) for _, y in nxt] == [64, 64, 2]
+    for (xa, ya), (xb, yb) in zip(ours, nxt):
+        assert torch.equal(ya, yb) and xb.is_contiguous(memory_format=torch.channels_last)
+        # Normalised by std 0.25: four times the jitter's rounding, and a rotation may move a value by a pixel
+        # when rounding lands on a pixel's edge: compare the share of values that differ beyond rounding.
+        assert ((xa - xb).abs() > 1e-5).float().mean() < 1e-3
+
+
+def test_the_colour_jitter_kernel_refuses_a_bad_batch_by_name():
+    with pytest.raises(RuntimeError, match=r"expected a float32 CPU batch N x 3 x H x W, found Float \[2, 4, 8, 8\]"):
+        fused.kernel().color_jitter(torch.rand(2, 4, 8, 8), torch.ones(2, 4), torch.zeros(2, 4, dtype=torch.long))
+    with pytest.raises(RuntimeError, match=r"expected factors and order of shape \[2, 4\]"):
+        fused.kernel().color_jitter(torch.rand(2, 3, 8, 8), torch.ones(3, 4), torch.zeros(2, 4, dtype=torch.long))

@@ -86,14 +86,14 @@ def lesson_batches(x: np.ndarray, y: np.ndarray, seed: int):
         yield from DataLoader(Images(), batch_size=64, shuffle=True)
 
 
-def our_batches(x: np.ndarray, y: np.ndarray, seed: int):
-    """The training engine's own batches (train.epoch_batches), epoch after epoch."""
+def our_batches(x: np.ndarray, y: np.ndarray, seed: int, batches=epoch_batches):
+    """The training engine's own batches (train.epoch_batches, or the next engine's), epoch after epoch."""
     from .augment import AugmentConfig
 
     split = Split(torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(np.asarray(y, dtype=np.int64)))
     g = torch.Generator().manual_seed(seed)
     while True:
-        yield from epoch_batches(split, AugmentConfig(), MEAN, STD, 64, g)
+        yield from batches(split, AugmentConfig(), MEAN, STD, 64, g)
 
 
 def run_in_bf16(model: torch.nn.Module) -> torch.nn.Module:
@@ -131,7 +131,7 @@ def setup(pipeline: str, model_name: str, x: np.ndarray, y: np.ndarray, seed: in
         if pipeline == NEXT:
             from . import fused
 
-            fused.accelerate(model)
+            return fused.accelerate(model), optimizer, our_batches(x, y, seed, fused.epoch_batches)
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     return model, optimizer, (lesson_batches if pipeline == "lesson" else our_batches)(x, y, seed)

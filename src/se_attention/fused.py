@@ -1,8 +1,11 @@
-"""The next training engine: each conv block's BN -> ReLU -> max pool (-> squeeze) as one fused CPU kernel.
+"""The next training engine: fused CPU kernels for what the convolutions leave of a training step.
 
-Opt-in and measured, not yet the paper's engine: ``accelerate(model)`` swaps the training forward of
-every conv block of a LessonCNN for ``csrc/bn_relu_pool.cpp``; the weights, their names and the eval
-path do not change. The benchmark measures it as the pipeline ``next``
+* ``accelerate(model)`` trains each conv block's BN -> ReLU -> max pool (-> squeeze) through one
+  kernel (``csrc/bn_relu_pool.cpp``); the weights, their names and the eval path do not change.
+* ``epoch_batches`` is train.epoch_batches with the colour jitter as one kernel
+  (``csrc/color_jitter.cpp``), drawing the same random numbers from the generator in the same order.
+
+Opt-in and measured, not yet the paper's engine. The benchmark measures it as the pipeline ``next``
 (``python -m se_attention.bench --candidate next``). Training code does not import this module, so the
 committed runs keep their code stamps; making it the engine is one line in train.py plus retraining
 every run (on a GPU: ``python -m se_attention.fleet``), since the statistics are summed in another
@@ -26,7 +29,8 @@ from torch import nn
 from . import attention
 from .gating import scale
 
-SOURCE = Path(__file__).resolve().parent / "csrc" / "bn_relu_pool.cpp"
+CSRC = Path(__file__).resolve().parent / "csrc"
+SOURCES = [CSRC / "bn_relu_pool.cpp", CSRC / "color_jitter.cpp"]
 # -march=native: for the CPU it is built on. -fno-trapping-math (floating point never traps, true in
 # PyTorch) lets the compiler turn the kernels' selects into vector blends; the results are unchanged.
 CFLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp"]
@@ -49,16 +53,17 @@ def kernel():
     from .provenance import cpu_isa, cpu_model
 
     # The build is for this CPU only, so the cache is named after the CPU, the flags and the code.
-    tag = hashlib.sha256(f"{cpu_model()}|{cpu_isa()}|{CFLAGS}|{SOURCE.read_bytes().hex()}".encode()).hexdigest()[:12]
+    code = "|".join(p.read_bytes().hex() for p in SOURCES)
+    tag = hashlib.sha256(f"{cpu_model()}|{cpu_isa()}|{CFLAGS}|{code}".encode()).hexdigest()[:12]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "no CUDA runtime found": this extension is CPU code
-            cpp_extension.load(name=f"se_bn_relu_pool_{tag}", sources=[str(SOURCE)], extra_cflags=CFLAGS,
+            cpp_extension.load(name=f"se_fused_{tag}", sources=[str(p) for p in SOURCES], extra_cflags=CFLAGS,
                                extra_ldflags=["-fopenmp"], is_python_module=False, verbose=False)
             return torch.ops.se_fused
     except (RuntimeError, OSError, ImportError) as e:  # no compiler, no ninja, or a failed build
         # A compiler's error ends with what went wrong; the command lines before it are long.
-        raise KernelUnavailable(f"cannot build {SOURCE.name}: ...{str(e)[-1500:]}") from e
+        raise KernelUnavailable(f"cannot build {', '.join(p.name for p in SOURCES)}: ...{str(e)[-1500:]}") from e
 
 
 def available() -> bool:
@@ -131,3 +136,52 @@ def accelerate(model: nn.Module) -> nn.Module:
     for block in model.blocks:
         block.forward = types.MethodType(_fused_forward, block)
     return model
+
+
+# ------------------------------------------------------------------------------------------ batches
+
+
+def color_jitter(x: torch.Tensor, cfg, g: torch.Generator) -> torch.Tensor:
+    """augment.color_jitter through one kernel: the same draws from ``g``, in the same order.
+
+    The draws are written out here rather than shared with augment.py: augment.py is part of every
+    committed run's training stamp, and moving its code would retrain them all.
+    """
+    from .augment import _uniform
+
+    if x.device.type != "cpu":
+        from .augment import color_jitter as module_by_module
+
+        return module_by_module(x, cfg, g)
+    n, dev = x.shape[0], x.device
+    factors = torch.stack([
+        _uniform(n, max(0.0, 1 - cfg.brightness), 1 + cfg.brightness, g, dev),
+        _uniform(n, max(0.0, 1 - cfg.contrast), 1 + cfg.contrast, g, dev),
+        _uniform(n, max(0.0, 1 - cfg.saturation), 1 + cfg.saturation, g, dev),
+        _uniform(n, -cfg.hue, cfg.hue, g, dev),
+    ], dim=1)
+    order = torch.rand(n, 4, generator=g, device=dev).argsort(dim=1)
+    return kernel().color_jitter(x, factors, order)
+
+
+def augment_batch(x_uint8: torch.Tensor, cfg, g: torch.Generator) -> torch.Tensor:
+    """augment.augment_batch with the fused colour jitter."""
+    from .augment import random_crop, random_hflip, random_rotation
+
+    x = random_crop(x_uint8, cfg.crop_padding, g)
+    x = random_hflip(x, cfg.hflip_p, g)
+    x = x.float().div_(255)
+    x = color_jitter(x, cfg, g)
+    return random_rotation(x, cfg.rotation_deg, g)
+
+
+def epoch_batches(split, aug, mean, std, batch_size: int, g: torch.Generator):
+    """train.epoch_batches with the fused colour jitter: one epoch of batches in a random order from ``g``."""
+    from .augment import normalize
+
+    n = len(split.y)
+    order = torch.randperm(n, generator=g, device=split.y.device)
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size]
+        x = normalize(augment_batch(split.x[idx].contiguous(), aug, g), mean, std)
+        yield x.contiguous(memory_format=torch.channels_last), split.y[idx]
