@@ -179,6 +179,30 @@ def test_per_class_accuracy_from_confusion():
     np.testing.assert_allclose(figures.per_class_accuracy(np.pad(cm, ((0, 8), (0, 8))))[:2], [80.0, 90.0])
 
 
+def test_next_engine_table_reads_its_own_record_and_refuses_another(tmp_path):
+    assert "has not been measured" in tables.next_engine_markdown(tmp_path, "en")
+    assert "还没有测量下一代引擎" in tables.next_engine_markdown(tmp_path, "zh")
+    phases = {"data": 1.0, "forward": 2.0, "backward": 3.0, "optimizer": 0.5}
+    spread = {"median": 2.5, "q1": 2.4, "q3": 2.6, "relative_spread": 0.08, "rounds": 24}
+    record = {"threads": 2, "steps": 240, "sgemm_gflops": 100.0, "data": "CIFAR-10", "device": "test CPU",
+              "baseline": "lesson", "candidate": "next", "speedup": 2.5, "trustworthy": True,
+              "se_cnn_step_ratio": {"median": 1.02, "q1": 1.0, "q3": 1.05},
+              "models": {m: {"lesson": {"images_per_second": 400.0, "phases_ms": phases, "peak_rss_mb": 900},
+                             "next": {"images_per_second": 1000.0, "phases_ms": phases, "peak_rss_mb": 800},
+                             "ratio": 2.5, "ratio_spread": spread, "roof_images_per_second": 2000.0}
+                         for m in ("cnn", "se")}}
+    (tmp_path / "performance").mkdir()
+    (tmp_path / "performance" / "next_speed.json").write_text(json.dumps(record))
+    en = tables.next_engine_markdown(tmp_path, "en")
+    assert "| CNN + SE | next engine (fused kernels) | 1000 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
+    assert "**Speed-up: 2.50×**" in en and "an SE step takes 1.020× a CNN step" in en
+    assert "下一代引擎（融合内核）" in tables.next_engine_markdown(tmp_path, "zh")
+    (tmp_path / "performance" / "next_speed.json").write_text(json.dumps({**record, "candidate": "ours"}))
+    with pytest.raises(ValueError, match=r"next_speed.json: expected a record of the lesson's pipeline against next, "
+                                         r"found lesson against ours"):
+        tables.next_engine_markdown(tmp_path, "en")
+
+
 def test_performance_table_reads_the_benchmark_record(tmp_path):
     phases = {"data": 1.0, "forward": 2.0, "backward": 3.0, "optimizer": 0.5}
     record = {"threads": 2, "steps": 10, "sgemm_gflops": 100.0, "data": "CIFAR-10", "device": "test CPU",

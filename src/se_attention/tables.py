@@ -293,6 +293,41 @@ def cost_markdown(summary: dict, model_config: dict, lang: str) -> str:
     return table(t["cost_head"], rows)
 
 
+def speed_table(b: dict, pipelines: tuple[str, str], t: Words) -> str:
+    """Images/s, share of the roof, memory and phases of each model in each of a benchmark's two pipelines."""
+    rows = []
+    for model, m in b["models"].items():
+        for name in pipelines:
+            r = m[name]
+            rows.append([t["model"][model], t["pipeline"][name], f"{r['images_per_second']:.0f}",
+                         f"{100 * r['images_per_second'] / m['roof_images_per_second']:.0f}%",
+                         f"{r['peak_rss_mb']:.0f}", " / ".join(f"{v:.1f}" for v in r["phases_ms"].values())])
+    return table(t["perf_head"], rows)
+
+
+def next_engine_markdown(run_dir: Path, lang: str) -> str:
+    """The next engine (python -m se_attention.bench --candidate next) against the lesson's pipeline, if recorded."""
+    t = Words(lang, "report")
+    speed = run_dir / "performance" / "next_speed.json"
+    if not speed.exists():
+        return t["no_next"] + "\n"
+    b = atomic.read_json(speed, "the next engine's record of python -m se_attention.bench --candidate next",
+                         ("models", "steps", "threads", "data", "device", "sgemm_gflops", "speedup", "candidate",
+                          "se_cnn_step_ratio", "trustworthy"))
+    if (b["baseline"], b["candidate"]) != ("lesson", "next"):
+        raise ValueError(f"{speed}: expected a record of the lesson's pipeline against next, "
+                         f"found {b['baseline']} against {b['candidate']}")
+    spread = {m: v["ratio_spread"] for m, v in b["models"].items()}
+    st = b["se_cnn_step_ratio"]
+    return speed_table(b, ("lesson", "next"), t) + "\n" + t(
+        "next_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
+        device=device_words(b["device"], lang), gflops=b["sgemm_gflops"],
+        ratios="; ".join(f"{t['model'][m]} {s['median']:.2f} ({s['q1']:.2f}–{s['q3']:.2f})" for m, s in spread.items()),
+        rounds=next(iter(spread.values()))["rounds"], step=st["median"], q1=st["q1"], q3=st["q3"],
+        speedup=t("perf_speedup" if b["trustworthy"] else "perf_speedup_rough", speedup=b["speedup"]),
+        trust=t["perf_trusted"] if b["trustworthy"] else t["perf_untrusted"]) + "\n"
+
+
 def performance_markdown(run_dir: Path, lang: str) -> str:
     """The benchmark and faithfulness records that bench.py wrote, if any."""
     t = Words(lang, "report")
@@ -301,14 +336,7 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
     if speed.exists():
         b = atomic.read_json(speed, "the benchmark record of python -m se_attention.bench",
                              ("models", "steps", "threads", "data", "device", "sgemm_gflops", "speedup"))
-        rows = []
-        for model, m in b["models"].items():
-            for name in ("lesson", "ours"):
-                r = m[name]
-                rows.append([t["model"][model], t["pipeline"][name], f"{r['images_per_second']:.0f}",
-                             f"{100 * r['images_per_second'] / m['roof_images_per_second']:.0f}%",
-                             f"{r['peak_rss_mb']:.0f}", " / ".join(f"{v:.1f}" for v in r["phases_ms"].values())])
-        parts.append(table(t["perf_head"], rows) + "\n" + t(
+        parts.append(speed_table(b, ("lesson", "ours"), t) + "\n" + t(
             "perf_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
             device=device_words(b["device"], lang), gflops=b["sgemm_gflops"],
             # A record whose rounds disagree gets no bold headline: only a rounded, qualified figure.
