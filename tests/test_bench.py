@@ -73,7 +73,7 @@ def test_faithfulness_plans_every_run_and_with_reuse_keeps_only_runs_of_the_same
     from se_attention.bench import faithfulness_jobs
 
     out = tmp_path / "faithfulness.json"
-    args = Namespace(reuse=False, out=out, faithfulness=5, seeds=[0, 1, 2], bf16=False)
+    args = Namespace(reuse=False, out=out, faithfulness=5, seeds=[0, 1, 2], bf16=False, candidate="ours")
     jobs, kept = faithfulness_jobs(args, "abc")
     assert len(jobs) == 12 and not kept
     assert [p for p, _, _ in jobs[:6]] == ["lesson"] * 6  # the long runs start first
@@ -95,7 +95,7 @@ def test_bf16_study_compares_our_engine_in_both_precisions_and_pairs_them_by_see
 
     from se_attention.bench import faithfulness_jobs
 
-    args = Namespace(reuse=False, out=tmp_path / "bf16.json", faithfulness=5, seeds=[0, 1, 2], bf16=True)
+    args = Namespace(reuse=False, out=tmp_path / "bf16.json", faithfulness=5, seeds=[0, 1, 2], bf16=True, candidate="ours")
     jobs, _ = faithfulness_jobs(args, "abc")
     assert sorted({p for p, _, _ in jobs}) == ["ours", "ours-bf16"] and len(jobs) == 12
     assert faithfulness_jobs(Namespace(**{**vars(args), "bf16": False}), "abc")[0][0][0] == "lesson"
