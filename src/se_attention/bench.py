@@ -371,6 +371,13 @@ def run_faithfulness(args: argparse.Namespace) -> int:
     from .stamps import code_digest
 
     digest = code_digest("bench", extra_modules=["se"])  # SEBlock is loaded by name
+    if args.candidate == NEXT and not args.bf16:
+        import hashlib
+
+        from .fused import SOURCES
+
+        # The next engine's numbers come from its C++ too, which no Python digest covers.
+        digest = hashlib.sha256((digest + "".join(p.read_text() for p in SOURCES)).encode()).hexdigest()[:16]
     jobs, results = faithfulness_jobs(args, digest)
     if results:
         print(f"kept {len(results)} runs from {args.out}")

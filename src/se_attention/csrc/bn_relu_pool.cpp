@@ -70,14 +70,18 @@ void forward_sample(int64_t n, const float* __restrict px, const float* __restri
       const float* __restrict x3 = x2 + C;
       float* __restrict out = po + ((n * OH + oh) * OW + ow) * C;
       // --8<-- [start:fused_window]
-      for (int64_t c = 0; c < C; ++c) {  // one 2 x 2 window, every channel (contiguous: vector lanes)
-        // BN with the batch's statistics folded into one multiply-add per value: a = w / std, sh = b - mean a
+      // One 2 x 2 window, all channels (contiguous in memory: vector lanes).
+      for (int64_t c = 0; c < C; ++c) {
+        // BN, the batch statistics folded in: a = w / std, sh = b - mean a
         const float y0 = x0[c] * a[c] + sh[c], y1 = x1[c] * a[c] + sh[c];
         const float y2 = x2[c] * a[c] + sh[c], y3 = x3[c] * a[c] + sh[c];
-        // ReLU after the max: max pooling commutes with a monotone map
-        out[c] = std::max(std::max(std::max(y0, y1), std::max(y2, y3)), 0.0f);
-        if (kSqueeze)  // the SE / ECA squeeze: the sum of relu(y) over the map, divided by H W at the end
-          acc[c] += (std::max(y0, 0.0f) + std::max(y1, 0.0f)) + (std::max(y2, 0.0f) + std::max(y3, 0.0f));
+        // ReLU after the max (max pooling commutes with a monotone map)
+        const float m = std::max(std::max(y0, y1), std::max(y2, y3));
+        out[c] = std::max(m, 0.0f);
+        if (kSqueeze) {  // SE / ECA: sum of relu(y), divided by H W at the end
+          acc[c] += (std::max(y0, 0.0f) + std::max(y1, 0.0f))
+                  + (std::max(y2, 0.0f) + std::max(y3, 0.0f));
+        }
       }
       // --8<-- [end:fused_window]
     }
