@@ -14,7 +14,8 @@ FIGURE_NAMES = outputs.figure_names(PAPER_MODELS)
 TABLE_NAMES = outputs.table_names(PAPER_MODELS)
 # Written by `python -m se_attention.bench`, outside the workflow: optional, used when present.
 BENCHMARKS = [p for p in (f"{RES}/performance/{name}.json"
-                           for name in ("speed", "faithfulness", "bf16_speed", "bf16_accuracy", "next_speed"))
+                           for name in ("speed", "faithfulness", "bf16_speed", "bf16_accuracy", "next_speed",
+                                        "next_faithfulness"))
               if Path(p).exists()]
 
 

@@ -67,6 +67,27 @@ def test_median_spread_of_rounds():
     assert median_spread([2.5])["relative_spread"] == 0.0
 
 
+def test_the_next_engines_faithfulness_takes_the_lessons_runs_from_a_record_and_trains_only_its_own(tmp_path):
+    from argparse import Namespace
+
+    from se_attention.bench import faithfulness_jobs, lesson_runs
+
+    record = tmp_path / "faithfulness.json"
+    runs = [{"pipeline": p, "model": m, "seed": s, "test_acc": [50.0] * 5, "code_digest": "old"}
+            for p in ("lesson", "ours") for m in ("cnn", "se") for s in (0, 1, 2)]
+    record.write_text(json.dumps({"epochs": 5, "runs": runs}))
+    args = Namespace(reuse=False, out=tmp_path / "next.json", faithfulness=5, seeds=[0, 1, 2], bf16=False,
+                     candidate="next", lesson_runs=record)
+    jobs, kept = faithfulness_jobs(args, "new")
+    assert {p for p, _, _ in jobs} == {"next"} and len(jobs) == 6
+    assert kept == runs[:6]  # the lesson's, as recorded (their own digest)
+    with pytest.raises(ValueError, match=r"faithfulness.json: expected runs of 3 epochs, found 5"):
+        lesson_runs(record, 3, [0, 1, 2])
+    record.write_text(json.dumps({"epochs": 5, "runs": runs[1:]}))
+    with pytest.raises(ValueError, match=r"expected the lesson's runs of every model and seed, missing cnn seed 0"):
+        lesson_runs(record, 5, [0, 1, 2])
+
+
 def test_faithfulness_plans_every_run_and_with_reuse_keeps_only_runs_of_the_same_code(tmp_path):
     from argparse import Namespace
 

@@ -197,6 +197,14 @@ def test_next_engine_table_reads_its_own_record_and_refuses_another(tmp_path):
     assert "| CNN + SE | next engine (fused kernels) | 1000 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
     assert "**Speed-up: 2.50×**" in en and "an SE step takes 1.020× a CNN step" in en
     assert "下一代引擎（融合内核）" in tables.next_engine_markdown(tmp_path, "zh")
+    assert "accuracy has not been recorded" in en
+    faith = {"epochs": 5, "cpu_model": "test CPU", "lesson_runs_from": "faithfulness.json",
+             "runs": [{"pipeline": p, "model": m, "seed": s, "test_acc": [50.0 + s] * 4 + [60.0 + s + (p == "next")]}
+                      for p in ("lesson", "next") for m in ("cnn", "se") for s in (0, 1, 2)]}
+    (tmp_path / "performance" / "next_faithfulness.json").write_text(json.dumps(faith))
+    en = tables.next_engine_markdown(tmp_path, "en")
+    assert "| CNN | next engine (fused kernels) | 51.00, 51.00, 51.00, 51.00, 62.00 |" in en.replace("\xa0", " ")
+    assert "next minus the lesson's" in en and "CNN +1.00 ± 0.82" in en and "recorded in faithfulness.json" in en
     (tmp_path / "performance" / "next_speed.json").write_text(json.dumps({**record, "candidate": "ours"}))
     with pytest.raises(ValueError, match=r"next_speed.json: expected a record of the lesson's pipeline against next, "
                                          r"found lesson against ours"):

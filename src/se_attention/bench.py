@@ -358,9 +358,29 @@ def faithfulness_jobs(args: argparse.Namespace, digest: str) -> tuple[list[tuple
         old = atomic.read_json(args.out, "the faithfulness record of python -m se_attention.bench", ("runs", "epochs"))
         if old["epochs"] == args.faithfulness:
             kept = [r for r in old["runs"] if r["seed"] in args.seeds and r.get("code_digest", digest) == digest]
+    if getattr(args, "lesson_runs", None):
+        kept = [r for r in kept if r["pipeline"] != "lesson"] + lesson_runs(args.lesson_runs, args.faithfulness, args.seeds)
     done = {(r["pipeline"], r["model"], r["seed"]) for r in kept}
     jobs = [(p, m, s) for p in compared(args) for m in MODELS for s in args.seeds if (p, m, s) not in done]
     return jobs, kept
+
+
+def lesson_runs(path: Path, epochs: int, seeds: list[int]) -> list[dict]:
+    """The lesson's pipeline's runs of another faithfulness record, for --lesson-runs.
+
+    The lesson's runs are the long ones (PIL, one image at a time); a record of them serves every
+    engine compared with them. Each must be there, for the same epochs, for every model and seed.
+    """
+    from . import atomic
+
+    record = atomic.read_json(path, "the faithfulness record of python -m se_attention.bench", ("runs", "epochs"))
+    if record["epochs"] != epochs:
+        raise ValueError(f"{path}: expected runs of {epochs} epochs, found {record['epochs']}")
+    runs = {(r["model"], r["seed"]): r for r in record["runs"] if r["pipeline"] == "lesson"}
+    missing = [f"{m} seed {s}" for m in MODELS for s in seeds if (m, s) not in runs]
+    if missing:
+        raise ValueError(f"{path}: expected the lesson's runs of every model and seed, missing {', '.join(missing)}")
+    return [runs[m, s] for m in MODELS for s in seeds]
 
 
 def run_faithfulness(args: argparse.Namespace) -> int:
@@ -370,6 +390,13 @@ def run_faithfulness(args: argparse.Namespace) -> int:
         return 2
     from .stamps import code_digest
 
+    try:  # a missing or unreadable record is a ValueError (atomic.UnreadableFile) that names the file
+        lesson_kept = lesson_runs(args.lesson_runs, args.faithfulness, args.seeds) if args.lesson_runs else []
+    except (ValueError, OSError) as e:
+        print(f"error: --lesson-runs: {e}", file=sys.stderr)
+        return 2
+    if lesson_kept:
+        print(f"the lesson's {len(lesson_kept)} runs come from {args.lesson_runs}")
     digest = code_digest("bench", extra_modules=["se"])  # SEBlock is loaded by name
     if args.candidate == NEXT and not args.bf16:
         import hashlib
@@ -379,8 +406,8 @@ def run_faithfulness(args: argparse.Namespace) -> int:
         # The next engine's numbers come from its C++ too, which no Python digest covers.
         digest = hashlib.sha256((digest + "".join(p.read_text() for p in SOURCES)).encode()).hexdigest()[:16]
     jobs, results = faithfulness_jobs(args, digest)
-    if results:
-        print(f"kept {len(results)} runs from {args.out}")
+    if len(results) > len(lesson_kept):
+        print(f"kept {len(results) - len(lesson_kept)} runs from {args.out}")
     args.threads = 1
     todo, running = list(jobs), []
     while todo or running:
@@ -405,7 +432,9 @@ def run_faithfulness(args: argparse.Namespace) -> int:
 
         atomic.write_json(args.out, {"epochs": args.faithfulness, "seeds": sorted(args.seeds),
                                      "pipelines": list(compared(args)), "cpu_model": cpu_model(), "cpu_isa": cpu_isa(),
-                                     "native_bf16": native_bf16(), "threads_per_run": 1, "runs": results})
+                                     "native_bf16": native_bf16(), "threads_per_run": 1,
+                                     "lesson_runs_from": args.lesson_runs.name if args.lesson_runs else None,
+                                     "runs": results})
     return 0
 
 
@@ -425,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --faithfulness: runs at a time, one thread each (default: the CPUs)")
     p.add_argument("--reuse", action="store_true",
                    help="with --faithfulness: keep the runs --out already holds (same epochs, same code digest)")
+    p.add_argument("--lesson-runs", type=Path, metavar="RECORD",
+                   help="with --faithfulness: take the lesson's runs from this faithfulness record instead of "
+                        "training them again (the long ones); the new record names it")
     p.add_argument("--bf16", action="store_true",
                    help="opt-in study: compare our engine in fp32 with our engine under bf16 autocast instead of "
                         "the lesson's pipeline with ours (speed, or with --faithfulness accuracy)")

@@ -325,7 +325,18 @@ def next_engine_markdown(run_dir: Path, lang: str) -> str:
         ratios="; ".join(f"{t['model'][m]} {s['median']:.2f} ({s['q1']:.2f}–{s['q3']:.2f})" for m, s in spread.items()),
         rounds=next(iter(spread.values()))["rounds"], step=st["median"], q1=st["q1"], q3=st["q3"],
         speedup=t("perf_speedup" if b["trustworthy"] else "perf_speedup_rough", speedup=b["speedup"]),
-        trust=t["perf_trusted"] if b["trustworthy"] else t["perf_untrusted"]) + "\n"
+        trust=t["perf_trusted"] if b["trustworthy"] else t["perf_untrusted"]) + "\n" + next_faithfulness(run_dir, t)
+
+
+def next_faithfulness(run_dir: Path, t: Words) -> str:
+    """The next engine's accuracy after a few epochs beside the lesson's pipeline's, if recorded."""
+    path = run_dir / "performance" / "next_faithfulness.json"
+    if not path.exists():
+        return "\n" + t["no_next_faith"] + "\n"
+    f = atomic.read_json(path, "the next engine's faithfulness record of python -m se_attention.bench",
+                         ("runs", "epochs", "cpu_model", "lesson_runs_from"))
+    return "\n" + faithfulness_markdown(f["runs"], f["epochs"], t, candidate="next", note="next_faith_note",
+                                        source=literal(f["lesson_runs_from"]), cpu=literal(f["cpu_model"])) + "\n"
 
 
 def performance_markdown(run_dir: Path, lang: str) -> str:
@@ -402,8 +413,10 @@ def bf16_markdown(run_dir: Path, lang: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def faithfulness_markdown(runs: list[dict], epochs: int, t: Words) -> str:
-    """Each pipeline's test accuracy over seeds, and ours minus the lesson's with its standard error.
+def faithfulness_markdown(runs: list[dict], epochs: int, t: Words, candidate: str = "ours",
+                          note: str = "faith_note", **note_fields) -> str:
+    """Each pipeline's test accuracy over seeds, and the candidate's (ours, or next) minus the lesson's
+    with its standard error.
 
     The runs of one seed are not a matched pair (each pipeline draws its own data order and
     augmentation), so the difference is one of means, judged against the spread between seeds.
@@ -421,9 +434,9 @@ def faithfulness_markdown(runs: list[dict], epochs: int, t: Words) -> str:
                      ", ".join(f"{a:.2f} ({literal(r['seed'])})" for a, r in zip(last, group)),
                      mean_std(last)])
     diffs, apart = [], []
-    models = [m for m in dict.fromkeys(r["model"] for r in runs) if (m, "ours") in final and (m, "lesson") in final]
+    models = [m for m in dict.fromkeys(r["model"] for r in runs) if (m, candidate) in final and (m, "lesson") in final]
     for m in models:
-        ours, lesson = final[m, "ours"], final[m, "lesson"]
+        ours, lesson = final[m, candidate], final[m, "lesson"]
         diff = statistics.mean(ours) - statistics.mean(lesson)
         if min(len(ours), len(lesson)) < 2:
             diffs.append(t("faith_diff_one", model=t["model"][m], diff=diff))
@@ -433,15 +446,15 @@ def faithfulness_markdown(runs: list[dict], epochs: int, t: Words) -> str:
         if abs(diff) > 2 * se:
             apart.append(t["model"][m])
     seeds = sorted({r["seed"] for r in runs})
-    if any(min(len(final[m, "ours"]), len(final[m, "lesson"])) < 2 for m in models):
+    if any(min(len(final[m, candidate]), len(final[m, "lesson"])) < 2 for m in models):
         verdict = t["faith_verdict_one"]
     elif apart:
         verdict = t("faith_verdict_apart", models=", ".join(apart), n=len(seeds))
     else:
         verdict = t("faith_verdict_same", n=len(seeds))
     return table(t["faith_head"], rows) + "\n" + t(
-        "faith_note", epochs=literal(epochs), seeds=", ".join(map(literal, seeds)),
-        seed_args=" ".join(map(literal, seeds)), diffs=t["list_sep"].join(diffs), verdict=verdict)
+        note, epochs=literal(epochs), seeds=", ".join(map(literal, seeds)),
+        seed_args=" ".join(map(literal, seeds)), diffs=t["list_sep"].join(diffs), verdict=verdict, **note_fields)
 
 
 def gate_activation_markdown(rows: list[dict], seed: int, lang: str) -> str:
