@@ -88,6 +88,18 @@ def test_the_next_engines_faithfulness_takes_the_lessons_runs_from_a_record_and_
         lesson_runs(record, 5, [0, 1, 2])
 
 
+@pytest.mark.parametrize("args, words", [
+    (["--bf16", "--candidate", "next"], "it takes no --candidate"),
+    (["--lesson-runs", "x.json"], "--lesson-runs goes with --faithfulness"),
+])
+def test_bench_refuses_options_it_would_ignore(args, words, capsys):
+    from se_attention import bench
+
+    with pytest.raises(SystemExit) as exit:
+        bench.main(args)
+    assert exit.value.code == 2 and words in capsys.readouterr().err
+
+
 def test_faithfulness_plans_every_run_and_with_reuse_keeps_only_runs_of_the_same_code(tmp_path):
     from argparse import Namespace
 

@@ -144,3 +144,51 @@ def test_the_colour_jitter_kernel_refuses_a_bad_batch_by_name():
         fused.kernel().color_jitter(torch.rand(2, 4, 8, 8), torch.ones(2, 4), torch.zeros(2, 4, dtype=torch.long))
     with pytest.raises(RuntimeError, match=r"expected factors and order of shape \[2, 4\]"):
         fused.kernel().color_jitter(torch.rand(2, 3, 8, 8), torch.ones(3, 4), torch.zeros(2, 4, dtype=torch.long))
+
+
+def test_a_block_that_falls_back_runs_its_conv_once():
+    calls = []
+    for name, train in (("se", False), ("cbam", True)):
+        model = fused.accelerate(build_model(name)).train(train)
+        model.blocks[0].conv.register_forward_hook(lambda *args: calls.append(name))
+        model(torch.randn(2, 3, 32, 32))
+    assert calls == ["se", "cbam"]
+
+
+def test_the_result_does_not_depend_on_the_number_of_threads():
+    x = torch.randn(16, 32, 16, 16)  # NCHW-contiguous: the kernel takes any layout
+    bn = torch.nn.BatchNorm2d(32)
+    grads = torch.randn(16, 32, 8, 8), torch.randn(16, 32)
+    threads, results = torch.get_num_threads(), []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            xi = x.clone().requires_grad_()
+            pooled, z = fused.BnReluPool.apply(xi, bn.weight, bn.bias, copy.deepcopy(bn), True)
+            torch.autograd.backward((pooled, z), grads)
+            results.append((pooled, z, xi.grad))
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(a, b) for a, b in zip(*results))
+    reference = torch.nn.BatchNorm2d(32)
+    assert close(results[0][0], F.max_pool2d(torch.relu(reference(x)), 2))
+
+
+def test_cumulative_batchnorm_momentum_matches_pytorch():
+    torch.manual_seed(4)
+    reference = build_model("cnn").train()
+    for block in reference.blocks:
+        block.bn.momentum = None  # running statistics as a cumulative average
+    candidate = fused.accelerate(copy.deepcopy(reference))
+    for _ in range(3):
+        x = torch.randn(4, 3, 32, 32)
+        reference(x), candidate(x)
+    for (bname, b), c in zip(reference.named_buffers(), candidate.buffers()):
+        assert torch.equal(b, c) if b.dtype == torch.long else close(b, c), bname
+
+
+def test_the_kernel_refuses_statistics_of_another_size_by_name():
+    bn = torch.nn.BatchNorm2d(4)
+    with pytest.raises(RuntimeError, match=r"expected weight of 8 float32 values on the CPU, found Float \[4\]"):
+        fused.kernel().bn_relu_pool(torch.randn(2, 8, 4, 4), bn.weight, bn.bias, bn.running_mean,
+                                    bn.running_var, 0.1, 1e-5, False)

@@ -204,7 +204,10 @@ def test_next_engine_table_reads_its_own_record_and_refuses_another(tmp_path):
     (tmp_path / "performance" / "next_faithfulness.json").write_text(json.dumps(faith))
     en = tables.next_engine_markdown(tmp_path, "en")
     assert "| CNN | next engine (fused kernels) | 51.00, 51.00, 51.00, 51.00, 62.00 |" in en.replace("\xa0", " ")
-    assert "next minus the lesson's" in en and "CNN +1.00 ± 0.82" in en and "recorded in faithfulness.json" in en
+    assert "next minus the lesson's" in en and "CNN +1.00 ± 0.82" in en and "taken from faithfulness.json" in en
+    (tmp_path / "performance" / "next_faithfulness.json").write_text(json.dumps({**faith, "lesson_runs_from": None}))
+    both = tables.next_engine_markdown(tmp_path, "en")
+    assert "The lesson's pipeline and the next engine trained 5 epochs" in both and "None" not in both
     (tmp_path / "performance" / "next_speed.json").write_text(json.dumps({**record, "candidate": "ours"}))
     with pytest.raises(ValueError, match=r"next_speed.json: expected a record of the lesson's pipeline against next, "
                                          r"found lesson against ours"):

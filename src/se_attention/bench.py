@@ -474,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             measure(*args.child, args.data, args.threads)
         return 0
+    if args.bf16 and args.candidate != "ours":
+        p.error("--bf16 compares our engine with itself in bf16; it takes no --candidate")
+    if args.lesson_runs and (not args.faithfulness or args.bf16):
+        p.error("--lesson-runs goes with --faithfulness against the lesson's pipeline (not --bf16)")
     if args.bf16 and not native_bf16() and not args.emulated_bf16:
         print(f"error: --bf16: this CPU ({cpu_model()}, torch {cpu_isa()}) has neither AMX nor AVX-512 BF16, so bf16 "
               "would be emulated and its speed would say nothing about bf16 hardware; run it on such a CPU, "

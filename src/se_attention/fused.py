@@ -8,8 +8,9 @@
 Opt-in and measured, not yet the paper's engine. The benchmark measures it as the pipeline ``next``
 (``python -m se_attention.bench --candidate next``). Training code does not import this module, so the
 committed runs keep their code stamps; making it the engine is one line in train.py plus retraining
-every run (on a GPU: ``python -m se_attention.fleet``), since the statistics are summed in another
-order and the numbers then match PyTorch's to float rounding, not bit for bit.
+every run on a CPU (the kernels are CPU code: on a GPU the blocks train module by module, as now),
+since the statistics are summed in another order and the numbers then match PyTorch's to float
+rounding, not bit for bit.
 
 The kernel is compiled on first use for the CPU it runs on (torch.utils.cpp_extension, a C++
 compiler and ninja) and cached per CPU model and instruction set. Where it cannot be built, or on a
@@ -52,9 +53,9 @@ def kernel():
 
     from .provenance import cpu_isa, cpu_model
 
-    # The build is for this CPU only, so the cache is named after the CPU, the flags and the code.
+    # The build is for this CPU and this torch only: the cache is named after them, the flags and the code.
     code = "|".join(p.read_bytes().hex() for p in SOURCES)
-    tag = hashlib.sha256(f"{cpu_model()}|{cpu_isa()}|{CFLAGS}|{code}".encode()).hexdigest()[:12]
+    tag = hashlib.sha256(f"{cpu_model()}|{cpu_isa()}|{torch.__version__}|{CFLAGS}|{code}".encode()).hexdigest()[:12]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "no CUDA runtime found": this extension is CPU code
@@ -102,23 +103,30 @@ class BnReluPool(torch.autograd.Function):
 
 
 def _fusable(block, x: torch.Tensor) -> bool:
-    bn = block.bn
-    return (block.training and x.device.type == "cpu" and x.dtype == torch.float32 and bn.training
-            and bn.affine and bn.track_running_stats and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0
-            and not torch.is_autocast_enabled("cpu"))
+    """Whether the kernel computes this block's training pass for the block's input ``x``.
+
+    Decided before the conv runs (its 3 x 3 window with padding 1 and stride 1 keeps H and W), so a
+    block that falls back runs its own forward once, conv included.
+    """
+    bn, conv, gate = block.bn, block.conv, block.se
+    before_pool = block.placement == attention.BEFORE_POOL
+    return (block.training and bn.training and bn.affine and bn.track_running_stats
+            and x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+            and x.numel() > 0 and x.shape[2] % 2 == 0 and x.shape[3] % 2 == 0
+            and conv.kernel_size == (3, 3) and conv.padding == (1, 1) and conv.stride == (1, 1)
+            and conv.dilation == (1, 1)
+            # spatial attention (CBAM, spatial) needs the full map: no shortcut
+            and (isinstance(gate, nn.Identity) or not before_pool or hasattr(gate, "excite")))
 
 
 def _fused_forward(block, x: torch.Tensor) -> torch.Tensor:
     """ConvBlock.forward in training, with the fused kernel; the block's own forward otherwise."""
-    y = block.conv(x)
-    if not _fusable(block, y):
+    if not _fusable(block, x):
         return type(block).forward(block, x)
     gate = block.se
     squeeze = hasattr(gate, "excite") and block.placement == attention.BEFORE_POOL
-    if not (squeeze or isinstance(gate, nn.Identity) or block.placement == attention.AFTER_POOL):
-        return type(block).forward(block, x)  # spatial attention needs the full map: no shortcut
     block.bn.num_batches_tracked.add_(1)
-    pooled, z = BnReluPool.apply(y, block.bn.weight, block.bn.bias, block.bn, squeeze)
+    pooled, z = BnReluPool.apply(block.conv(x), block.bn.weight, block.bn.bias, block.bn, squeeze)
     if squeeze:
         return scale(pooled, gate.excite(z))
     if block.placement == attention.AFTER_POOL:

@@ -334,7 +334,10 @@ def next_faithfulness(run_dir: Path, t: Words) -> str:
     if not path.exists():
         return "\n" + t["no_next_faith"] + "\n"
     f = atomic.read_json(path, "the next engine's faithfulness record of python -m se_attention.bench",
-                         ("runs", "epochs", "cpu_model", "lesson_runs_from"))
+                         ("runs", "epochs", "cpu_model"))
+    if not f.get("lesson_runs_from"):  # both pipelines trained for this record: the usual note says so
+        return "\n" + faithfulness_markdown(f["runs"], f["epochs"], t, candidate="next", note="next_faith_note_both",
+                                            cpu=literal(f["cpu_model"])) + "\n"
     return "\n" + faithfulness_markdown(f["runs"], f["epochs"], t, candidate="next", note="next_faith_note",
                                         source=literal(f["lesson_runs_from"]), cpu=literal(f["cpu_model"])) + "\n"
 

@@ -163,7 +163,8 @@ def coverage_markdown(models: list[str], lang: str) -> str:
 
 def verdicts_markdown(result: dict, lang: str) -> str:
     others = {m: r for m, r in result["modules"].items() if m != "cnn"}
-    return "\n".join(f"- {verdict(m, r, lang, len(others))}" for m, r in others.items()) + "\n"
+    compared = sum(r["p_holm"] is not None for r in others.values())  # what Holm's correction counted
+    return "\n".join(f"- {verdict(m, r, lang, compared)}" for m, r in others.items()) + "\n"
 
 
 def per_block_table(rows: dict[str, list[str]], lang: str) -> str:

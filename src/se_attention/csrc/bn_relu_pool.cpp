@@ -9,8 +9,9 @@
 // ReLU's masks are recomputed from the input, which is cheaper than storing and reading them back.
 //
 // Layout: channels last (N H W C), as the training engine keeps its activations, so the inner loops
-// run over contiguous channels and vectorise. Statistics are summed in double per thread, then
-// combined: results equal PyTorch's to float rounding, not bit for bit (tests/test_fused.py).
+// run over contiguous channels and vectorise. Statistics are summed per sample, then over the samples
+// in order (in double): the same on any number of threads, and equal to PyTorch's to float rounding,
+// not bit for bit (tests/test_fused.py).
 // Only the ATen headers it needs and the operator registry (not <torch/extension.h>): it compiles in a
 // quarter of the time, and the functions are called as torch.ops.se_fused.*.
 #include <ATen/Parallel.h>
@@ -24,6 +25,7 @@
 #include <algorithm>
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -38,17 +40,24 @@ void check_input(const Tensor& x) {
               x.sizes());
 }
 
-// Per-thread partial sums of two per-channel quantities, combined at the end in a fixed order.
+void check_channels(const char* what, const Tensor& t, int64_t C) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == at::kFloat && t.numel() == C,
+              "bn_relu_pool: expected ", what, " of ", C, " float32 values on the CPU, found ", t.scalar_type(), " ",
+              t.sizes());
+}
+
+// Two per-channel sums over a batch, one partial sum per sample (filled by whichever thread takes the
+// sample), combined in sample order: the result does not depend on the number of threads.
 struct ChannelSums {
   int64_t channels;
-  std::vector<double> parts;  // threads x 2 x channels
-  explicit ChannelSums(int64_t c) : channels(c), parts(2 * c * at::get_num_threads(), 0.0) {}
-  double* first() { return parts.data() + 2 * channels * at::get_thread_num(); }
-  double* second() { return first() + channels; }
+  std::vector<double> parts;  // samples x 2 x channels
+  ChannelSums(int64_t samples, int64_t c) : channels(c), parts(2 * c * samples, 0.0) {}
+  double* first(int64_t n) { return parts.data() + 2 * channels * n; }
+  double* second(int64_t n) { return first(n) + channels; }
   std::vector<double> total(int which) const {
     std::vector<double> out(channels, 0.0);
-    for (size_t t = 0; t < parts.size() / (2 * channels); ++t)
-      for (int64_t c = 0; c < channels; ++c) out[c] += parts[(2 * t + which) * channels + c];
+    for (size_t n = 0; n < parts.size() / (2 * channels); ++n)
+      for (int64_t c = 0; c < channels; ++c) out[c] += parts[(2 * n + which) * channels + c];
     return out;
   }
 };
@@ -98,16 +107,24 @@ std::vector<Tensor> forward(const Tensor& input, const Tensor& weight, const Ten
   const int64_t count = N * H * W;
   const float* px = x.data_ptr<float>();
 
-  ChannelSums sums(C);
-  at::parallel_for(0, count, 256, [&](int64_t begin, int64_t end) {
-    double* s = sums.first();
-    double* q = sums.second();
-    for (int64_t r = begin; r < end; ++r) {
-      const float* row = px + r * C;
-      for (int64_t c = 0; c < C; ++c) {
-        const double v = row[c];
-        s[c] += v;
-        q[c] += v * v;
+  TORCH_CHECK(count > 1 && C > 0, "bn_relu_pool: expected more than one value per channel, found ", x.sizes());
+  check_channels("weight", weight, C);
+  check_channels("bias", bias, C);
+  check_channels("running_mean", running_mean, C);
+  check_channels("running_var", running_var, C);
+
+  ChannelSums sums(N, C);
+  at::parallel_for(0, N, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      double* s = sums.first(n);
+      double* q = sums.second(n);
+      for (int64_t r = n * H * W; r < (n + 1) * H * W; ++r) {
+        const float* row = px + r * C;
+        for (int64_t c = 0; c < C; ++c) {
+          const double v = row[c];
+          s[c] += v;
+          q[c] += v * v;
+        }
       }
     }
   });
@@ -115,8 +132,9 @@ std::vector<Tensor> forward(const Tensor& input, const Tensor& weight, const Ten
 
   Tensor mean = at::empty({C}, x.options()), invstd = at::empty({C}, x.options());
   std::vector<float> scale(C), shift(C);
-  const float* w = weight.contiguous().data_ptr<float>();
-  const float* b = bias.contiguous().data_ptr<float>();
+  const Tensor weight_c = weight.contiguous(), bias_c = bias.contiguous();  // kept alive while read
+  const float* w = weight_c.data_ptr<float>();
+  const float* b = bias_c.data_ptr<float>();
   {  // called from an autograd.Function's forward: no graph records these updates
     float* pm = mean.data_ptr<float>();
     float* pi = invstd.data_ptr<float>();
@@ -222,29 +240,39 @@ std::vector<Tensor> backward(const Tensor& grad_pooled, const Tensor& grad_z, co
   const float* px = x.data_ptr<float>();
   const float* pgp = gp.data_ptr<float>();
   const float* psp = spread.data_ptr<float>();
+  TORCH_CHECK(count > 1 && C > 0, "bn_relu_pool_backward: expected more than one value per channel, found ",
+              x.sizes());
+  TORCH_CHECK(gp.sizes() == at::IntArrayRef({N, C, H / 2, W / 2}), "bn_relu_pool_backward: expected grad_pooled of ",
+              "shape [", N, ", ", C, ", ", H / 2, ", ", W / 2, "], found ", gp.sizes());
+  TORCH_CHECK(spread.sizes() == at::IntArrayRef({N, C}), "bn_relu_pool_backward: expected grad_z of shape [", N, ", ",
+              C, "], found ", spread.sizes());
+  for (const auto& [what, t] : {std::pair<const char*, const Tensor&>{"weight", weight}, {"bias", bias},
+                                {"mean", mean_t}, {"invstd", invstd_t}})
+    check_channels(what, t, C);
+  const Tensor weight_c = weight.contiguous(), bias_c = bias.contiguous();  // kept alive while read
   const float* mean = mean_t.data_ptr<float>();
   const float* invstd = invstd_t.data_ptr<float>();
-  const float* w = weight.contiguous().data_ptr<float>();
-  const float* b = bias.contiguous().data_ptr<float>();
+  const float* w = weight_c.data_ptr<float>();
+  const float* b = bias_c.data_ptr<float>();
   std::vector<float> a(C), sh(C);
   for (int64_t c = 0; c < C; ++c) {
     a[c] = w[c] * invstd[c];
     sh[c] = b[c] - mean[c] * a[c];
   }
 
-  ChannelSums sums(C);
+  ChannelSums sums(N, C);
   at::parallel_for(0, N, 1, [&](int64_t begin, int64_t end) {
-    double* sdy = sums.first();
-    double* sdx = sums.second();
     std::vector<float> fdy(C), fdx(C);  // one sample's sums in float (vector registers), then in double
     for (int64_t n = begin; n < end; ++n) {
       std::fill(fdy.begin(), fdy.end(), 0.0f);
       std::fill(fdx.begin(), fdx.end(), 0.0f);
       backward_pass<false>(n, px, pgp, psp + n * C, a.data(), sh.data(), mean, invstd, nullptr, nullptr, C, H, W,
                            fdy.data(), fdx.data(), nullptr);
+      double* sdy = sums.first(n);
+      double* sdx = sums.second(n);
       for (int64_t c = 0; c < C; ++c) {
-        sdy[c] += fdy[c];
-        sdx[c] += fdx[c];
+        sdy[c] = fdy[c];
+        sdx[c] = fdx[c];
       }
     }
   });
