@@ -390,24 +390,22 @@ def run_faithfulness(args: argparse.Namespace) -> int:
         return 2
     from .stamps import code_digest
 
-    try:  # a missing or unreadable record is a ValueError (atomic.UnreadableFile) that names the file
-        lesson_kept = lesson_runs(args.lesson_runs, args.faithfulness, args.seeds) if args.lesson_runs else []
-    except (ValueError, OSError) as e:
-        print(f"error: --lesson-runs: {e}", file=sys.stderr)
-        return 2
-    if lesson_kept:
-        print(f"the lesson's {len(lesson_kept)} runs come from {args.lesson_runs}")
     digest = code_digest("bench", extra_modules=["se"])  # SEBlock is loaded by name
     if args.candidate == NEXT and not args.bf16:
-        import hashlib
-
-        from .fused import SOURCES
+        from .fused import sources_digest
 
         # The next engine's numbers come from its C++ too, which no Python digest covers.
-        digest = hashlib.sha256((digest + "".join(p.read_text() for p in SOURCES)).encode()).hexdigest()[:16]
-    jobs, results = faithfulness_jobs(args, digest)
-    if len(results) > len(lesson_kept):
-        print(f"kept {len(results) - len(lesson_kept)} runs from {args.out}")
+        digest = f"{digest}-{sources_digest()}"
+    try:  # a missing, unreadable or incomplete record is a ValueError (atomic.UnreadableFile) that names the file
+        jobs, results = faithfulness_jobs(args, digest)
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    lesson_kept = sum(r["pipeline"] == "lesson" for r in results) if args.lesson_runs else 0
+    if lesson_kept:
+        print(f"the lesson's {lesson_kept} runs come from {args.lesson_runs}")
+    if len(results) > lesson_kept:
+        print(f"kept {len(results) - lesson_kept} runs from {args.out}")
     args.threads = 1
     todo, running = list(jobs), []
     while todo or running:

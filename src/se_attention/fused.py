@@ -13,7 +13,7 @@ since the statistics are summed in another order and the numbers then match PyTo
 rounding, not bit for bit.
 
 The kernel is compiled on first use for the CPU it runs on (torch.utils.cpp_extension, a C++
-compiler and ninja) and cached per CPU model and instruction set. Where it cannot be built, or on a
+compiler and ninja) and cached per CPU model, instruction set, torch version and source. Where it cannot be built, or on a
 GPU, or in bf16, a block trains module by module as before.
 """
 
@@ -37,6 +37,11 @@ SOURCES = [CSRC / "bn_relu_pool.cpp", CSRC / "color_jitter.cpp"]
 CFLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp"]
 
 
+def sources_digest() -> str:
+    """The digest of the kernels' C++ sources: part of the build's cache name and of the bench's record digest."""
+    return hashlib.sha256(b"|".join(p.read_bytes() for p in SOURCES)).hexdigest()[:16]
+
+
 class KernelUnavailable(RuntimeError):
     """The fused kernel cannot be compiled here; the message says why."""
 
@@ -54,8 +59,8 @@ def kernel():
     from .provenance import cpu_isa, cpu_model
 
     # The build is for this CPU and this torch only: the cache is named after them, the flags and the code.
-    code = "|".join(p.read_bytes().hex() for p in SOURCES)
-    tag = hashlib.sha256(f"{cpu_model()}|{cpu_isa()}|{torch.__version__}|{CFLAGS}|{code}".encode()).hexdigest()[:12]
+    tag = hashlib.sha256(f"{cpu_model()}|{cpu_isa()}|{torch.__version__}|{CFLAGS}|{sources_digest()}".encode())
+    tag = tag.hexdigest()[:12]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "no CUDA runtime found": this extension is CPU code
@@ -184,7 +189,12 @@ def augment_batch(x_uint8: torch.Tensor, cfg, g: torch.Generator) -> torch.Tenso
 
 
 def epoch_batches(split, aug, mean, std, batch_size: int, g: torch.Generator):
-    """train.epoch_batches with the fused colour jitter: one epoch of batches in a random order from ``g``."""
+    """train.epoch_batches with the fused colour jitter: one epoch of batches in a random order from ``g``.
+
+    A copy of train.epoch_batches (and augment_batch above of augment.augment_batch) rather than a
+    parameter of it, for the reason color_jitter gives: train.py and augment.py are in every committed
+    run's training stamp. When this engine becomes the engine, the copies replace the originals.
+    """
     from .augment import normalize
 
     n = len(split.y)
