@@ -15,7 +15,7 @@ TABLE_NAMES = outputs.table_names(PAPER_MODELS)
 # Written by `python -m se_attention.bench`, outside the workflow: optional, used when present.
 BENCHMARKS = [p for p in (f"{RES}/performance/{name}.json"
                            for name in ("speed", "faithfulness", "bf16_speed", "bf16_accuracy", "next_speed",
-                                        "next_faithfulness"))
+                                        "next_faithfulness", "gpu_speed"))
               if Path(p).exists()]
 
 

@@ -91,6 +91,9 @@ def test_the_next_engines_faithfulness_takes_the_lessons_runs_from_a_record_and_
 @pytest.mark.parametrize("args, words", [
     (["--bf16", "--candidate", "next"], "it takes no --candidate"),
     (["--lesson-runs", "x.json"], "--lesson-runs goes with --faithfulness"),
+    (["--device", "cuda", "--candidate", "next"], "no --candidate next (its kernels are CPU code)"),
+    (["--device", "cuda", "--bf16"], "no --bf16"),
+    (["--device", "cuda", "--faithfulness", "5"], "no --faithfulness"),
 ])
 def test_bench_refuses_options_it_would_ignore(args, words, capsys):
     from se_attention import bench
@@ -182,3 +185,26 @@ def test_bf16_accuracy_study_writes_paired_runs_and_names_the_cpu(tmp_path):
     assert sorted((r["pipeline"], r["model"]) for r in record["runs"]) == [
         ("ours", "cnn"), ("ours", "se"), ("ours-bf16", "cnn"), ("ours-bf16", "se")]
     assert all(len(r["test_acc"]) == 1 and 0 <= r["test_acc"][0] <= 100 for r in record["runs"])
+
+
+def test_bench_on_a_gpu_says_when_there_is_none(monkeypatch, capsys):
+    from se_attention import bench
+
+    monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: False)
+    assert bench.main(["--device", "cuda"]) == 2
+    assert "--device cuda: torch sees no CUDA device here" in capsys.readouterr().err
+
+
+def test_bench_children_train_on_the_device_asked_for():
+    from argparse import Namespace
+
+    from se_attention import bench
+
+    args = Namespace(threads=1, data=None, faithfulness=None, device="cuda")
+    cmd = bench.child_command(args, "ours", "se", 0)
+    assert cmd[cmd.index("--device") + 1] == "cuda"
+    # The lesson's batches reach the training device as its loop sends them (images.to(device)).
+    import torch
+
+    x, y = next(bench.on_device(iter([(torch.zeros(2, 3), torch.ones(2))]), torch.device("cpu")))
+    assert x.device.type == "cpu" and y.tolist() == [1.0, 1.0]

@@ -13,7 +13,8 @@ import tarfile
 import pytest
 from conftest import copy_worktree, require_shared_archive
 
-from se_attention.fleet import RunArchiveError, import_runs
+from se_attention import fleet as fleet_module
+from se_attention.fleet import PendingRun, RunArchiveError, import_runs
 
 TINY = """run: fleet
 models: [cnn, eca]
@@ -64,6 +65,24 @@ def test_fleet_trains_every_pending_run_at_once_and_exports_them(tmp_path):
     assert imported.returncode == 0 and "imported results/fleet/runs/eca/seed0" in imported.stdout, imported.stderr
     after = fleet(other, *sm)
     assert after.returncode == 0 and "nothing to train" in after.stdout, after.stdout + after.stderr
+
+
+def test_fleet_refuses_to_resume_a_run_on_a_gpu_and_names_its_resume_file(tmp_path, monkeypatch, capsys):
+    # train.py cannot resume on a GPU yet (the saved random-number state is loaded onto it; seen on
+    # an H200): the fleet says so before training, naming the file, rather than let each job fail.
+    stopped, fresh = tmp_path / "runs" / "spatial" / "seed0", tmp_path / "runs" / "spatial" / "seed1"
+    stopped.mkdir(parents=True)
+    (stopped / "resume.pt").write_bytes(b"state after epoch 45")
+    runs = [PendingRun(folder=f, stamp=tmp_path / "stamp.txt", log=tmp_path / "log") for f in (stopped, fresh)]
+    monkeypatch.setattr(fleet_module, "pending_runs", lambda extra: runs)
+    monkeypatch.setattr(fleet_module, "snakemake", lambda *a, **k: pytest.fail("the fleet trained anyway"))
+    monkeypatch.setattr(fleet_module, "cuda_available", lambda: True)
+    assert fleet_module.main([]) == 2
+    err = capsys.readouterr().err
+    assert str(stopped / "resume.pt") in err and "seed1" not in err and "Delete these files" in err
+    # On a CPU the same run resumes as always: the guard lets it through.
+    monkeypatch.setattr(fleet_module, "cuda_available", lambda: False)
+    assert fleet_module.unresumable(runs) == []
 
 
 # ------------------------------------------------------------------------------------- import refuses

@@ -214,6 +214,33 @@ def test_next_engine_table_reads_its_own_record_and_refuses_another(tmp_path):
         tables.next_engine_markdown(tmp_path, "en")
 
 
+def test_gpu_table_reads_its_own_record_explains_the_phases_and_refuses_a_cpu_record(tmp_path):
+    assert "has not been timed on a GPU" in tables.gpu_markdown(tmp_path, "en")
+    assert "还没有在 GPU 上为我们的引擎计时" in tables.gpu_markdown(tmp_path, "zh")
+    spread = {"median": 6.0, "q1": 5.5, "q3": 6.5, "relative_spread": 0.16, "rounds": 20}
+    lesson = {"data": 47.0, "forward": 2.0, "backward": 2.0, "optimizer": 1.0}
+    ours = {"data": 5.0, "forward": 1.5, "backward": 1.5, "optimizer": 1.0}
+    record = {"threads": 1, "steps": 400, "sgemm_gflops": 50000.0, "data": "random images", "device": "Some GPU",
+              "device_type": "cuda", "cpu_model": "host CPU", "baseline": "lesson", "candidate": "ours",
+              "speedup": 6.0, "trustworthy": False, "se_cnn_step_ratio": {"median": 1.7, "q1": 1.6, "q3": 1.8},
+              "models": {m: {"lesson": {"images_per_second": 1200.0, "phases_ms": lesson, "peak_gpu_mb": 170},
+                             "ours": {"images_per_second": 7000.0, "phases_ms": ours, "peak_gpu_mb": 150},
+                             "ratio": 6.0, "ratio_spread": spread, "roof_images_per_second": 1_600_000.0}
+                         for m in ("cnn", "se")}}
+    (tmp_path / "performance").mkdir()
+    (tmp_path / "performance" / "gpu_speed.json").write_text(json.dumps(record))
+    en = tables.gpu_markdown(tmp_path, "en")
+    assert "| CNN | ours (batched tensors) | 7000 | 5.0 / 1.5 / 1.5 / 1.0 | 150 |" in en
+    assert "spends 47.0 of its 52.0 ms per CNN step" in en and "ours makes it on the GPU in 5.0 ms" in en
+    # 64 images in 4 ms is 16,000 images/s: 1 % of a roof of 1.6 M images/s.
+    assert "take 4.0 ms, about 1.0 % of what" in en and "an SE step takes 1.70× a CNN step" in en
+    assert "read these ratios as rough" in en and "Some GPU" in en and "host CPU" in en
+    assert "GPU 峰值显存" in tables.gpu_markdown(tmp_path, "zh")
+    (tmp_path / "performance" / "gpu_speed.json").write_text(json.dumps({**record, "device_type": "cpu"}))
+    with pytest.raises(ValueError, match=r"gpu_speed.json: expected a GPU record \(device_type cuda\)"):
+        tables.gpu_markdown(tmp_path, "en")
+
+
 def test_performance_table_reads_the_benchmark_record(tmp_path):
     phases = {"data": 1.0, "forward": 2.0, "backward": 3.0, "optimizer": 0.5}
     record = {"threads": 2, "steps": 10, "sgemm_gflops": 100.0, "data": "CIFAR-10", "device": "test CPU",

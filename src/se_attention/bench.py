@@ -6,6 +6,7 @@
     python -m se_attention.bench --data data/paper/cifar10.npz --threads 2 --candidate next       # the next engine
     python -m se_attention.bench --bf16 ... --out results/paper/performance/bf16_speed.json      # opt-in study
     python -m se_attention.bench --bf16 --faithfulness 5 ... --out results/paper/performance/bf16_accuracy.json
+    python -m se_attention.bench --device cuda --threads 1 --out results/paper/performance/gpu_speed.json   # on a GPU
 
 The lesson's pipeline is reproduced as written: PIL images in memory, torchvision transforms
 (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize) in a DataLoader with batch
@@ -26,6 +27,11 @@ never the paper's default. It is meant for CPUs that compute bf16 in hardware (A
 BF16); elsewhere oneDNN emulates it and the speed says nothing about bf16, so it refuses unless
 told --emulated-bf16. With --faithfulness both precisions train from the same seed (same
 initial weights, batches and augmentation), so their accuracies pair by seed.
+
+With --device cuda both pipelines train on the GPU, as a learner with one would run them: the
+lesson's batches are made by PIL on the CPU and copied over, ours are made on the GPU. Each phase
+is timed after a synchronisation (a GPU runs asynchronously; without it a phase's time lands in
+the next one that waits), and the roof is the GPU's fp32 matrix product.
 """
 
 from __future__ import annotations
@@ -86,12 +92,19 @@ def lesson_batches(x: np.ndarray, y: np.ndarray, seed: int):
         yield from DataLoader(Images(), batch_size=64, shuffle=True)
 
 
-def our_batches(x: np.ndarray, y: np.ndarray, seed: int, batches=epoch_batches):
+def on_device(batches, device: torch.device):
+    """The lesson's batches copied to the training device, as its loop does (``images.to(device)``)."""
+    for x, y in batches:
+        yield x.to(device), y.to(device)
+
+
+def our_batches(x: np.ndarray, y: np.ndarray, seed: int, batches=epoch_batches, device=torch.device("cpu")):
     """The training engine's own batches (train.epoch_batches, or the next engine's), epoch after epoch."""
     from .augment import AugmentConfig
 
-    split = Split(torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(np.asarray(y, dtype=np.int64)))
-    g = torch.Generator().manual_seed(seed)
+    split = Split(torch.from_numpy(x).permute(0, 3, 1, 2).to(device),
+                  torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device))
+    g = torch.Generator(device=device).manual_seed(seed)
     while True:
         yield from batches(split, AugmentConfig(), MEAN, STD, 64, g)
 
@@ -113,7 +126,8 @@ def run_in_bf16(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def setup(pipeline: str, model_name: str, x: np.ndarray, y: np.ndarray, seed: int):
+def setup(pipeline: str, model_name: str, x: np.ndarray, y: np.ndarray, seed: int,
+          device: torch.device = torch.device("cpu")):
     """Model, optimizer and endless batches of one pipeline, with the lesson's Adam 1e-3.
 
     The lesson's pipeline runs as written; ours as train.py runs it (channels_last weights,
@@ -121,7 +135,7 @@ def setup(pipeline: str, model_name: str, x: np.ndarray, y: np.ndarray, seed: in
     conv-block kernel for the pipeline ``next``.
     """
     torch.manual_seed(seed)
-    model = build_model(model_name)
+    model = build_model(model_name).to(device)
     if pipeline in ("ours", BF16, NEXT):
         keep_freed_memory()
         model = model.to(memory_format=torch.channels_last)
@@ -132,12 +146,11 @@ def setup(pipeline: str, model_name: str, x: np.ndarray, y: np.ndarray, seed: in
             from . import fused
 
             return fused.accelerate(model), optimizer, our_batches(x, y, seed, fused.epoch_batches)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return model, optimizer, (lesson_batches if pipeline == "lesson" else our_batches)(x, y, seed)
+        return model, optimizer, our_batches(x, y, seed, device=device)
+    return model, torch.optim.Adam(model.parameters(), lr=1e-3), on_device(lesson_batches(x, y, seed), device)
 
 
-def measure(pipeline: str, model_name: str, data: Path | None, threads: int) -> dict:
+def measure(pipeline: str, model_name: str, data: Path | None, threads: int, device: str = "cpu") -> dict:
     """Train on command, timing each phase; runs inside a fresh process driven through stdin.
 
     The parent sends ``warm N`` (steps it ignores), ``run N`` (timed steps) and ``end``; the child
@@ -146,8 +159,11 @@ def measure(pipeline: str, model_name: str, data: Path | None, threads: int) -> 
     """
     torch.set_num_threads(threads)
     x, y = load_images(data, 10_000)
-    model, optimizer, batches = setup(pipeline, model_name, x, y, seed=0)
-    peak = 0
+    dev = torch.device(device)
+    model, optimizer, batches = setup(pipeline, model_name, x, y, seed=0, device=dev)
+    # On a GPU a phase ends when its kernels have run, not when Python has queued them.
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    peak = peak_gpu = 0
     for line in sys.stdin:
         command, _, count = line.strip().partition(" ")
         if command == "end":
@@ -155,23 +171,31 @@ def measure(pipeline: str, model_name: str, data: Path | None, threads: int) -> 
         phases = dict(data=0.0, forward=0.0, backward=0.0, optimizer=0.0)
         images = 0
         for _ in range(int(count)):
+            sync()
             t0 = time.perf_counter()
             xb, yb = next(batches)
+            sync()
             t1 = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(xb), yb)
+            sync()
             t2 = time.perf_counter()
             loss.backward()
+            sync()
             t3 = time.perf_counter()
             optimizer.step()
+            sync()
             t4 = time.perf_counter()
             for k, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
                 phases[k] += dt
             images += len(yb)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if dev.type == "cuda":
+            peak_gpu = torch.cuda.max_memory_allocated(dev) / 2**20
         # One line per round: what the parent needs to time this round alone.
         print(json.dumps({"command": command, "steps": int(count), "images": images, "seconds": phases,
-                          "peak_rss_mb": peak}), flush=True)
+                          "peak_rss_mb": peak, **({"peak_gpu_mb": peak_gpu} if dev.type == "cuda" else {})}),
+              flush=True)
     return {"peak_rss_mb": peak}
 
 
@@ -195,19 +219,26 @@ def faithfulness(pipeline: str, model_name: str, data: Path, epochs: int, seed: 
     return {"pipeline": pipeline, "model": model_name, "seed": seed, "test_acc": accs}
 
 
-def sgemm_gflops(threads: int, size: int = 1024, repeats: int = 10) -> float:
+def sgemm_gflops(threads: int, size: int = 1024, repeats: int = 10, device: str = "cpu") -> float:
+    """fp32 matrix products per second on the training device (on a GPU: 4096 x 4096, TF32 as torch is set)."""
     torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    if device == "cuda":
+        size, sync = 4096, torch.cuda.synchronize
+    else:
+        sync = lambda: None  # noqa: E731
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     a @ b
+    sync()
     t0 = time.perf_counter()
     for _ in range(repeats):
         a @ b
+    sync()
     return 2 * size**3 * repeats / (time.perf_counter() - t0) / 1e9
 
 
 def child_command(args: argparse.Namespace, pipeline: str, model: str, seed: int) -> list[str]:
     cmd = [sys.executable, "-m", "se_attention.bench", "--child", pipeline, model,
-           "--threads", str(args.threads), "--seed", str(seed)]
+           "--threads", str(args.threads), "--seed", str(seed), "--device", args.device]
     if args.data:
         cmd += ["--data", str(args.data)]
     if args.faithfulness:
@@ -249,7 +280,7 @@ def run_rounds(args: argparse.Namespace) -> tuple[dict, list[float]]:
         rounds = {k: [] for k in keys}
         sgemm = []
         for r in range(max(1, args.steps // args.round)):
-            sgemm.append(sgemm_gflops(args.threads))
+            sgemm.append(sgemm_gflops(args.threads, device=args.device))
             for key in keys[r % len(keys):] + keys[:r % len(keys)]:
                 rounds[key].append(ask(key, f"run {args.round}"))
         for key in keys:
@@ -276,9 +307,12 @@ def summarize_child(rounds: list[dict]) -> dict:
     images = sum(r["images"] for r in rounds)
     steps = sum(r["steps"] for r in rounds)
     seconds = {k: sum(r["seconds"][k] for r in rounds) for k in rounds[0]["seconds"]}
-    return {"images_per_second": images / sum(seconds.values()), "steps": steps,
-            "phases_ms": {k: 1000 * v / steps for k, v in seconds.items()},
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds)}
+    summary = {"images_per_second": images / sum(seconds.values()), "steps": steps,
+               "phases_ms": {k: 1000 * v / steps for k, v in seconds.items()},
+               "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds)}
+    if "peak_gpu_mb" in rounds[0]:
+        summary["peak_gpu_mb"] = max(r["peak_gpu_mb"] for r in rounds)
+    return summary
 
 
 def round_rate(r: dict, phases=("data", "forward", "backward", "optimizer")) -> float:
@@ -288,9 +322,9 @@ def round_rate(r: dict, phases=("data", "forward", "backward", "optimizer")) -> 
 def benchmark(args: argparse.Namespace) -> dict:
     base, cand = compared(args)
     rounds, sgemm = run_rounds(args)
-    record = {"threads": args.threads, "steps": args.steps, "round_steps": args.round,
+    record = {"threads": args.threads, "steps": args.steps, "round_steps": args.round, "device_type": args.device,
               "data": "CIFAR-10" if args.data else "random images", "baseline": base, "candidate": cand,
-              "device": device_description(torch.device("cpu")), "cpu_model": cpu_model(), "cpu_isa": cpu_isa(),
+              "device": device_description(torch.device(args.device)), "cpu_model": cpu_model(), "cpu_isa": cpu_isa(),
               "native_bf16": native_bf16(),
               "sgemm_gflops": statistics.median(sgemm), "sgemm_spread": median_spread(sgemm), "models": {}}
     for model in MODELS:
@@ -463,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--candidate", choices=("ours", NEXT), default="ours",
                    help="the engine measured against the lesson's pipeline: ours (train.py's, the paper's) or "
                         "next (ours with the fused conv-block kernel of se_attention.fused; builds it first)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where both pipelines train: cpu, or cuda (a GPU; timing only, our engine against the "
+                        "lesson's pipeline)")
     p.add_argument("--out", type=Path, default=None, help="also write the results as JSON here")
     p.add_argument("--child", nargs=2, metavar=("PIPELINE", "MODEL"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -470,8 +507,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.faithfulness:
             print(json.dumps(faithfulness(*args.child, args.data, args.faithfulness, args.seed, args.threads)))
         else:
-            measure(*args.child, args.data, args.threads)
+            measure(*args.child, args.data, args.threads, args.device)
         return 0
+    if args.device == "cuda" and not args.child and (args.bf16 or args.candidate != "ours" or args.faithfulness):
+        p.error("--device cuda times our engine against the lesson's pipeline: no --bf16 (a CPU study), no "
+                "--candidate next (its kernels are CPU code), no --faithfulness")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda: torch sees no CUDA device here", file=sys.stderr)
+        return 2
     if args.bf16 and args.candidate != "ours":
         p.error("--bf16 compares our engine with itself in bf16; it takes no --candidate")
     if args.lesson_runs and (not args.faithfulness or args.bf16):

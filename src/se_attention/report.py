@@ -17,7 +17,7 @@ from .runs import load_histories, load_metrics, load_probes
 from .stats import (gap_statistics, gate_activation_correlation, paired_final_accuracies, schedule_summary,
                     specificity, summarize)
 from .tables import (SENET_CIFAR10_ERROR, SENET_CITATION, architecture_markdown, bf16_markdown, cost_markdown,
-                     data_markdown, facts_markdown, gap_markdown, gap_verdict, gate_activation_markdown,
+                     data_markdown, facts_markdown, gap_markdown, gap_verdict, gate_activation_markdown, gpu_markdown,
                      literature_markdown, look_markdown, metrics_markdown, next_engine_markdown, performance_markdown,
                      recipe_markdown, schedule_markdown, se_step_fact, seeds_markdown, specificity_markdown)
 
@@ -54,6 +54,7 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
             "performance.md": performance_markdown(run_dir, lang),
             "bf16.md": bf16_markdown(run_dir, lang),
             "next_engine.md": next_engine_markdown(run_dir, lang),
+            "gpu.md": gpu_markdown(run_dir, lang),
             "schedule.md": schedule_markdown(schedule, lang),
             **look_markdown(histories, probes, seeds[0], lang),
             **{name: text + "\n" for name, text in facts_markdown(summary, lang).items()},

@@ -328,6 +328,45 @@ def next_engine_markdown(run_dir: Path, lang: str) -> str:
         trust=t["perf_trusted"] if b["trustworthy"] else t["perf_untrusted"]) + "\n" + next_faithfulness(run_dir, t)
 
 
+BENCH_DATA = ("random images", "CIFAR-10")  # what bench.py records as its data, named in each language
+
+
+def gpu_markdown(run_dir: Path, lang: str) -> str:
+    """Our engine against the lesson's pipeline on a GPU (python -m se_attention.bench --device cuda), if recorded."""
+    t = Words(lang, "report")
+    path = run_dir / "performance" / "gpu_speed.json"
+    if not path.exists():
+        return t["no_gpu"] + "\n"
+    b = atomic.read_json(path, "the GPU record of python -m se_attention.bench --device cuda",
+                         ("models", "steps", "threads", "data", "device", "device_type", "cpu_model", "sgemm_gflops",
+                          "speedup", "baseline", "candidate", "se_cnn_step_ratio", "trustworthy"))
+    if (b["device_type"], b["baseline"], b["candidate"]) != ("cuda", "lesson", "ours"):
+        raise ValueError(f"{path}: expected a GPU record (device_type cuda) of the lesson's pipeline against ours, "
+                         f"found {b['device_type']}: {b['baseline']} against {b['candidate']}")
+    rows = []
+    for model, m in b["models"].items():
+        for name in ("lesson", "ours"):
+            r = m[name]
+            rows.append([t["model"][model], t["pipeline"][name], f"{r['images_per_second']:.0f}",
+                         " / ".join(f"{v:.1f}" for v in r["phases_ms"].values()), f"{r['peak_gpu_mb']:.0f}"])
+    spread = {m: v["ratio_spread"] for m, v in b["models"].items()}
+    cnn = b["models"]["cnn"]
+    lesson, ours = cnn["lesson"]["phases_ms"], cnn["ours"]["phases_ms"]
+    ours_model_ms = sum(v for k, v in ours.items() if k != "data")  # forward, backward, update of a batch of 64
+    st = b["se_cnn_step_ratio"]
+    return table(t["gpu_head"], rows) + "\n" + t(
+        "gpu_note", steps=literal(b["steps"]), threads=literal(b["threads"]),
+        data=t["bench_data"][b["data"]] if b["data"] in BENCH_DATA else literal(b["data"]),
+        device=literal(b["device"]), cpu=literal(b["cpu_model"]), gflops=b["sgemm_gflops"] / 1000,
+        speedup=t("perf_speedup" if b["trustworthy"] else "perf_speedup_rough", speedup=b["speedup"]),
+        ratios="; ".join(f"{t['model'][m]} {s['median']:.2f} ({s['q1']:.2f}–{s['q3']:.2f})" for m, s in spread.items()),
+        rounds=next(iter(spread.values()))["rounds"],
+        lesson_data=lesson["data"], lesson_step=sum(lesson.values()), ours_data=ours["data"],
+        ours_model=ours_model_ms, roof=100 * 64 / (ours_model_ms / 1000) / cnn["roof_images_per_second"],
+        step=st["median"], q1=st["q1"], q3=st["q3"],
+        trust=t["perf_trusted"] if b["trustworthy"] else t["gpu_untrusted"]) + "\n"
+
+
 def next_faithfulness(run_dir: Path, t: Words) -> str:
     """The next engine's accuracy after a few epochs beside the lesson's pipeline's, if recorded."""
     path = run_dir / "performance" / "next_faithfulness.json"
