@@ -81,6 +81,11 @@ def test_zoo_writes_every_table_and_figure_in_both_languages(zoo_run):
     # CBAM's probe keeps its spatial gates, which the spatial figure draws beside Grad-CAM.
     probe = np.load(zoo_run / "runs" / "cbam" / "seed0" / "probe.npz")
     assert probe["sample_spatial_3"].shape == (4, 8, 8) and ((probe["sample_spatial_3"] > 0) & (probe["sample_spatial_3"] < 1)).all()
+    # ... and measures, on the whole gate sample, how far the gates follow Grad-CAM, block by block.
+    agreement = cbam["spatial_agreement"]
+    assert [b["block"] for b in agreement] == [1, 2, 3] and agreement[0]["n"] == len(probe["sample_of_gates"])
+    assert "se" in result["modules"] and "spatial_agreement" not in result["modules"]["se"]
+    assert "another image" in (zoo_run / "tables" / "en" / "zoo_spatial_agreement.md").read_text()
 
 
 def test_zoo_without_the_cnn_is_refused_by_name(zoo_run):
@@ -126,3 +131,42 @@ def test_coverage_names_the_registry_modules_not_yet_trained_for_the_page():
     everything = ["cnn", *zoo.REGISTRY]
     assert zoo.coverage_markdown(everything, "en").startswith("Every module of the registry")
     assert "尚未" not in zoo.coverage_markdown(everything, "zh")
+
+
+def test_spatial_agreement_tells_following_the_object_from_favouring_the_centre():
+    from se_attention.probe import spatial_agreement
+
+    rng = np.random.default_rng(0)
+    n = 200
+    yy, xx = np.mgrid[:32, :32]
+    centre = np.exp(-((yy - 15.5) ** 2 + (xx - 15.5) ** 2) / 120.0)
+    # Each image's object at its own place: Grad-CAM is a blob there, on top of the centre.
+    spots = rng.integers(4, 28, size=(n, 2))
+    blobs = np.stack([np.exp(-((yy - a) ** 2 + (xx - b) ** 2) / 40.0) for a, b in spots])
+    cams = (blobs + 0.3 * centre).astype(np.float32)
+    pool = lambda m: torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(m)[:, None], (8, 8))[:, 0].numpy()
+    following = spatial_agreement({3: pool(blobs.astype(np.float32))}, cams)
+    centred = spatial_agreement({3: pool(np.repeat(centre[None], n, 0).astype(np.float32))}, cams)
+    own, other = following["spatial_gradcam_rho_3"], following["spatial_gradcam_rho_other_3"]
+    assert own.shape == (n,) and own.mean() > 0.8 and own.mean() - other.mean() > 0.3
+    # Gates that only favour the centre agree with any image's map as much as with the image's own.
+    own, other = centred["spatial_gradcam_rho_3"], centred["spatial_gradcam_rho_other_3"]
+    assert own.mean() > 0.3 and abs(own.mean() - other.mean()) < 0.05
+
+
+def _agreement(diff, lo, hi):
+    return {"modules": {"cnn": {}, "cbam": {"spatial_agreement": [
+        {"block": 3, "n": 1000, "rho": 0.12 + diff, "rho_other": 0.12, "difference": diff, "ci": [lo, hi],
+         "p_value": 0.01}]}}}
+
+
+def test_spatial_agreement_verdict_needs_a_difference_that_matters_not_only_a_narrow_interval():
+    small = zoo.spatial_agreement_markdown(_agreement(0.016, 0.002, 0.030), 0, "en").replace("\xa0", " ")
+    assert "| Model | Block 3 |" in small  # the block's own number, not its column's
+    assert "do not follow the object" in small and "+0.02 [+0.00, +0.03]" in small
+    assert "0.14 vs 0.12" in small
+    large = zoo.spatial_agreement_markdown(_agreement(0.3, 0.25, 0.35), 0, "en")
+    assert "follow the object that drove the decision in block 3" in large
+    assert "并不跟随" in zoo.spatial_agreement_markdown(_agreement(0.016, 0.002, 0.030), 0, "zh")
+    assert "no model of this run has spatial attention" in zoo.spatial_agreement_markdown(
+        {"modules": {"cnn": {}, "se": {}}}, 0, "en").lower()

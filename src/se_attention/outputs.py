@@ -28,7 +28,7 @@ def table_names(models: list[str]) -> list[str]:
 # Drawn from the model definition alone (se_attention.diagrams), as SVG: no run needed.
 DIAGRAM_NAMES = ["se_block", "se_in_cnn", "se_resnet", "se_placement"]
 
-ZOO_TABLES = ["zoo", "zoo_verdicts", "zoo_specificity", "zoo_gate_range", "zoo_coverage"]
+ZOO_TABLES = ["zoo", "zoo_verdicts", "zoo_specificity", "zoo_gate_range", "zoo_coverage", "zoo_spatial_agreement"]
 ZOO_FIGURES = ["zoo_forest", "zoo_curves", "zoo_gates", "zoo_gate_distribution", "zoo_spatial"]
 
 

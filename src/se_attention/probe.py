@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 import torch
 
 from . import atomic
@@ -78,6 +79,42 @@ def grad_cam(model: torch.nn.Module, x: torch.Tensor, classes: list[int]) -> np.
     with torch.enable_grad(), GradCAM(model=model, target_layers=[model.blocks[-1].se]) as cam:
         return cam(input_tensor=x, targets=[ClassifierOutputTarget(int(c)) for c in classes]).astype(np.float32)
 # --8<-- [end:grad_cam]
+
+
+def spatial_maps(model: torch.nn.Module) -> dict[int, torch.Tensor]:
+    """The spatial gate map (N x H x W) that each block with spatial attention (CBAM, spatial) kept from the last forward."""
+    maps = {}
+    for k, block in enumerate(model.blocks, start=1):
+        last = getattr(getattr(block.se, "spatial", block.se), "last_map", None)
+        if last is not None:
+            maps[k] = last[:, 0]
+    return maps
+
+
+# --8<-- [start:spatial_agreement]
+def spatial_agreement(gates: dict[int, np.ndarray], cams: np.ndarray, seed: int = 1) -> dict[str, np.ndarray]:
+    """Whether spatial attention looks where Grad-CAM says the decision came from, per image and block.
+
+    Spearman's rho between a block's spatial gates (N x H x W) and the same image's Grad-CAM of the
+    true class (N x 32 x 32, averaged down to H x W); and, as the null, rho with the Grad-CAM of
+    another image of the sample, a random pairing. Both maps may simply favour the image's centre,
+    where CIFAR-10 puts its objects: only rho above the other image's says the gates follow *this*
+    object. NaN where a map is constant.
+    """
+    n = len(cams)
+    order = np.random.default_rng(seed).permutation(n)
+    other = np.empty(n, dtype=np.int64)
+    other[order] = np.roll(order, 1)  # every image paired with another one, never itself
+    out = {}
+    for k, g in gates.items():
+        h, w = g.shape[1:]
+        cam = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(cams)[:, None], (h, w))[:, 0].numpy()
+        g_rank = scipy.stats.rankdata(g.reshape(n, -1), axis=1)
+        cam_rank = scipy.stats.rankdata(cam.reshape(n, -1), axis=1)
+        out[f"spatial_gradcam_rho_{k}"] = rowwise_pearson(g_rank, cam_rank).astype(np.float32)
+        out[f"spatial_gradcam_rho_other_{k}"] = rowwise_pearson(g_rank, cam_rank[other]).astype(np.float32)
+    return out
+# --8<-- [end:spatial_agreement]
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> None:
@@ -173,6 +210,15 @@ def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_i
         if spatial is not None:
             out[f"sample_spatial_{k}"] = spatial[:, 0].cpu().numpy().astype(np.float32)
     # --8<-- [end:feature_maps]
+    if spatial_maps(model):  # spatial attention against Grad-CAM, on the sample of the gates
+        gates, cams = {}, []
+        for i in range(0, len(sample), batch_size):
+            x = prep(x_all[sample[i : i + batch_size]])
+            model(x)
+            for k, m in spatial_maps(model).items():
+                gates.setdefault(k, []).append(m.float().cpu().numpy())
+            cams.append(grad_cam(model, x, y_all[sample[i : i + batch_size]].tolist()))
+        out.update(spatial_agreement({k: np.concatenate(v) for k, v in gates.items()}, np.concatenate(cams)))
     x = prep(x_all[idx])
     out["gradcam_pred"] = grad_cam(model, x, out["sample_preds"].tolist())
     out["gradcam_true"] = grad_cam(model, x, out["sample_labels"].tolist())

@@ -54,11 +54,31 @@ def gate_keys(probe, prefix: str) -> list[str]:
 
 
 GATE_QUANTILES = (0.01, 0.5, 0.99)  # the median and the range of the middle 98 % of a block's gates
+# Spearman's rho between spatial gates and Grad-CAM: a difference from the other-image null below this
+# is negligible however narrow its interval (a rank correlation of 0.1 is the conventional "small").
+NEGLIGIBLE_RHO = 0.1
 
 
 def gate_quantiles(gates: np.ndarray) -> list[float]:
     """1st percentile, median and 99th percentile of every gate of a block (all images, all channels)."""
     return [float(q) for q in np.quantile(gates.astype(np.float32).ravel(), GATE_QUANTILES)]
+
+
+def spatial_agreement(probe) -> list[dict]:
+    """Per block with spatial gates: mean rho with the image's own Grad-CAM and with another image's,
+    and their difference paired by image with its interval (probe.spatial_agreement wrote the rhos)."""
+    rows = []
+    for key in gate_keys(probe, "spatial_gradcam_rho_"):
+        if "_other_" in key:
+            continue
+        k = int(key.rsplit("_", 1)[1])
+        own, other = (np.asarray(probe[f], dtype=np.float64) for f in (key, f"spatial_gradcam_rho_other_{k}"))
+        kept = ~(np.isnan(own) | np.isnan(other))  # a constant map has no ranks to correlate
+        gap = gap_statistics(other[kept].tolist(), own[kept].tolist())
+        rows.append({"block": k, "n": int(kept.sum()), "rho": float(own[kept].mean()),
+                     "rho_other": float(other[kept].mean()), "difference": gap["mean"], "ci": gap["ci"],
+                     "p_value": gap["p_value"]})
+    return rows
 
 
 def compare(metrics: dict[str, list[dict]], probes: dict[str, dict], model_config: dict,
@@ -92,6 +112,8 @@ def compare(metrics: dict[str, list[dict]], probes: dict[str, dict], model_confi
                 labels = probe["labels"][probe["sample_of_gates"]]
                 row["gate_class_specificity"] = [class_share(probe[k], labels) for k in gate_keys(probe, "gates_sample_")]
                 row["gate_quantiles"] = [gate_quantiles(probe[k]) for k in gate_keys(probe, "gates_sample_")]
+            if probe is not None and gate_keys(probe, "spatial_gradcam_rho_"):
+                row["spatial_agreement"] = spatial_agreement(probe)
         modules[model] = row
     corrected = holm({m: r["gap"]["p_value"] for m, r in modules.items() if m != "cnn"})
     for m, p in corrected.items():
@@ -193,6 +215,33 @@ def gate_range_markdown(result: dict, lang: str) -> str:
     below = [t("below_half", model=t["model"][m], hi=max(hi for _, _, hi in q))
              for m, q in ranged.items() if all(hi < 0.5 for _, _, hi in q)]
     return text + ("\n" + " ".join(below) + "\n" if below else "")
+
+
+def spatial_agreement_markdown(result: dict, seed: int, lang: str) -> str:
+    """Per module with spatial attention and per block: rho with the image's own Grad-CAM against
+    another image's, the difference with its interval, and what that says."""
+    t = Words(lang, "zoo")
+    measured = {m: r["spatial_agreement"] for m, r in result["modules"].items() if r.get("spatial_agreement")}
+    if not measured:
+        return t["no_spatial_agreement"] + "\n"
+    numbers = sorted({b["block"] for blocks in measured.values() for b in blocks})
+    cells = {m: {b["block"]: t("agreement_cell", rho=b["rho"], other=b["rho_other"], diff=b["difference"],
+                               ci=interval(*b["ci"]) if b["ci"] else "—") for b in blocks}
+             for m, blocks in measured.items()}
+    verdicts = []
+    for m, blocks in measured.items():
+        follows = [b for b in blocks if b["ci"] and b["ci"][0] > 0 and b["difference"] >= NEGLIGIBLE_RHO]
+        if follows:
+            verdicts.append(t("agreement_follows", model=t["model"][m],
+                              blocks=t["name_sep"].join(literal(b["block"]) for b in follows)))
+        else:
+            top = max(blocks, key=lambda b: b["difference"])
+            verdicts.append(t("agreement_not", model=t["model"][m], diff=top["difference"], k=top["block"],
+                              ci=interval(*top["ci"]) if top["ci"] else "—", small=NEGLIGIBLE_RHO))
+    n = next(iter(measured.values()))[0]["n"]
+    rows = [[t["model"][m], *(c.get(k, "—") for k in numbers)] for m, c in cells.items()]
+    return (table([t["spec_model"], *(t("spec_block", k=k) for k in numbers)], rows) + "\n"
+            + t("agreement_note", n=f"{n:,}", seed=seed) + " " + " ".join(verdicts) + "\n")
 
 
 # -------------------------------------------------------------------------------------------- figures
@@ -349,7 +398,8 @@ def write_all(run_dir: Path, models: list[str], seeds: list[int], seed: int, lan
         tables = {"zoo.md": zoo_markdown(result, lang), "zoo_verdicts.md": verdicts_markdown(result, lang),
                   "zoo_specificity.md": specificity_markdown(result, lang),
                   "zoo_gate_range.md": gate_range_markdown(result, lang),
-                  "zoo_coverage.md": coverage_markdown(models, lang)}
+                  "zoo_coverage.md": coverage_markdown(models, lang),
+                  "zoo_spatial_agreement.md": spatial_agreement_markdown(result, seed, lang)}
         for name, text in tables.items():
             atomic.write_text(run_dir / "tables" / lang / name, text)
             written.append(run_dir / "tables" / lang / name)
