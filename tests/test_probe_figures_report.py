@@ -304,8 +304,8 @@ def test_bf16_section_says_how_to_measure_until_measured_then_pairs_runs_by_seed
     (tmp_path / "performance" / "bf16_accuracy.json").write_text(
         json.dumps({"epochs": 2, "native_bf16": True, "runs": runs}))
     en = tables.bf16_markdown(tmp_path, "en")
-    assert "| CNN | 0, 1, 2 | 61.00\u00a0±\u00a01.00 | 60.70\u00a0±\u00a01.20 | -0.30 ± 0.12 |" in en
-    assert "| CNN + SE | 0, 1, 2 | 61.00\u00a0±\u00a01.00 | 61.00\u00a0±\u00a01.00 | +0.00 ± 0.58 |" in en
+    assert "| CNN | 0, 1, 2 | 61.00\u00a0±\u00a01.00 | 60.70\u00a0±\u00a01.20 | -0.30\u00a0±\u00a00.12 |" in en
+    assert "| CNN + SE | 0, 1, 2 | 61.00\u00a0±\u00a01.00 | 61.00\u00a0±\u00a01.00 | +0.00\u00a0±\u00a00.58 |" in en
     assert "CNN: the difference exceeds twice its standard error" in en
     assert "CNN + SE: within twice its standard error" in en and "in hardware" in en and "emulated" not in en
     speed = {"steps": 8, "threads": 2, "device": "test CPU", "native_bf16": False, "trustworthy": True,

@@ -441,7 +441,7 @@ def bf16_markdown(run_dir: Path, lang: str) -> str:
             gap = gap_statistics(fp32, bf16)  # bf16 - fp32, paired by seed, as the zoo pairs modules
             se = gap["std"] / len(seeds) ** 0.5 if gap["std"] is not None else None
             rows.append([t["model"][model], literal(", ".join(map(str, seeds))), mean_std(fp32), mean_std(bf16),
-                         f"{gap['mean']:+.2f}" + (f" ± {se:.2f}" if se is not None else "")])
+                         f"{gap['mean']:+.2f}" + (f"{NBSP}±{NBSP}{se:.2f}" if se is not None else "")])
             if se is None:
                 verdicts.append(t("bf16_verdict_one", model=t["model"][model]))
             elif abs(gap["mean"]) > 2 * se:
