@@ -225,7 +225,10 @@ def spatial_agreement_markdown(result: dict, seed: int, lang: str) -> str:
     if not measured:
         return t["no_spatial_agreement"] + "\n"
     numbers = sorted({b["block"] for blocks in measured.values() for b in blocks})
-    cells = {m: {b["block"]: t("agreement_cell", rho=b["rho"], other=b["rho_other"], diff=b["difference"],
+    def r2(v: float) -> float:  # rounded as printed, so that -0.004 reads 0.00, not -0.00
+        return round(v, 2) + 0.0
+
+    cells = {m: {b["block"]: t("agreement_cell", rho=r2(b["rho"]), other=r2(b["rho_other"]), diff=r2(b["difference"]),
                                ci=interval(*b["ci"]) if b["ci"] else "—") for b in blocks}
              for m, blocks in measured.items()}
     verdicts = []
