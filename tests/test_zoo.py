@@ -83,7 +83,8 @@ def test_zoo_writes_every_table_and_figure_in_both_languages(zoo_run):
     assert probe["sample_spatial_3"].shape == (4, 8, 8) and ((probe["sample_spatial_3"] > 0) & (probe["sample_spatial_3"] < 1)).all()
     # ... and measures, on the whole gate sample, how far the gates follow Grad-CAM, block by block.
     agreement = cbam["spatial_agreement"]
-    assert [b["block"] for b in agreement] == [1, 2, 3] and agreement[0]["n"] == len(probe["sample_of_gates"])
+    assert [b["block"] for b in agreement] == [1, 2, 3] and agreement[0]["sample"] == len(probe["sample_of_gates"])
+    assert all(2 <= b["n"] <= b["sample"] for b in agreement)  # images with a flat map have no ranks
     assert "se" in result["modules"] and "spatial_agreement" not in result["modules"]["se"]
     assert "another image" in (zoo_run / "tables" / "en" / "zoo_spatial_agreement.md").read_text()
 
@@ -168,5 +169,18 @@ def test_spatial_agreement_verdict_needs_a_difference_that_matters_not_only_a_na
     large = zoo.spatial_agreement_markdown(_agreement(0.3, 0.25, 0.35), 0, "en")
     assert "follow the object that drove the decision in block 3" in large
     assert "并不跟随" in zoo.spatial_agreement_markdown(_agreement(0.016, 0.002, 0.030), 0, "zh")
+    unclear = zoo.spatial_agreement_markdown(_agreement(0.25, -0.05, 0.55), 0, "en").replace("\xa0", " ")
+    assert "not settled by this sample" in unclear and "+0.25 [-0.05, +0.55]" in unclear
+    assert "do not follow" not in unclear and "follow the object that drove" not in unclear
+    assert "这个样本还不能下结论" in zoo.spatial_agreement_markdown(_agreement(0.25, -0.05, 0.55), 0, "zh")
     assert "no model of this run has spatial attention" in zoo.spatial_agreement_markdown(
         {"modules": {"cnn": {}, "se": {}}}, 0, "en").lower()
+
+
+def test_spatial_agreement_has_no_null_for_a_single_image_and_the_zoo_skips_such_a_block():
+    from se_attention.probe import spatial_agreement
+
+    one = spatial_agreement({3: np.random.default_rng(0).random((1, 8, 8), dtype=np.float32)},
+                            np.random.default_rng(1).random((1, 32, 32), dtype=np.float32))
+    assert np.isnan(one["spatial_gradcam_rho_other_3"]).all()  # never the image with itself
+    assert zoo.spatial_agreement(one) == []

@@ -66,17 +66,18 @@ def sample_indices(labels: np.ndarray, count: int) -> np.ndarray:
 
 
 # --8<-- [start:grad_cam]
-def grad_cam(model: torch.nn.Module, x: torch.Tensor, classes: list[int]) -> np.ndarray:
+def grad_cam(model: torch.nn.Module, x: torch.Tensor, classes: list[int],
+             layer: torch.nn.Module | None = None) -> np.ndarray:
     """Grad-CAM (Selvaraju et al. 2017) of the last block's activation, as the grad-cam library computes it.
 
     The target layer is the last block's attention slot: the activation after BN+ReLU, and for SE
     models after the SE rescaling, just before the final pooling. Maps are upsampled to the
-    input size and scaled to [0, 1] per image by the library.
+    input size and scaled to [0, 1] per image by the library. ``layer`` takes another target.
     """
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    with torch.enable_grad(), GradCAM(model=model, target_layers=[model.blocks[-1].se]) as cam:
+    with torch.enable_grad(), GradCAM(model=model, target_layers=[layer or model.blocks[-1].se]) as cam:
         return cam(input_tensor=x, targets=[ClassifierOutputTarget(int(c)) for c in classes]).astype(np.float32)
 # --8<-- [end:grad_cam]
 
@@ -92,19 +93,24 @@ def spatial_maps(model: torch.nn.Module) -> dict[int, torch.Tensor]:
 
 
 # --8<-- [start:spatial_agreement]
-def spatial_agreement(gates: dict[int, np.ndarray], cams: np.ndarray, seed: int = 1) -> dict[str, np.ndarray]:
+def spatial_agreement(gates: dict[int, np.ndarray], cams: np.ndarray, pairings: int = 8,
+                      seed: int = 1) -> dict[str, np.ndarray]:
     """Whether spatial attention looks where Grad-CAM says the decision came from, per image and block.
 
     Spearman's rho between a block's spatial gates (N x H x W) and the same image's Grad-CAM of the
-    true class (N x 32 x 32, averaged down to H x W); and, as the null, rho with the Grad-CAM of
-    another image of the sample, a random pairing. Both maps may simply favour the image's centre,
-    where CIFAR-10 puts its objects: only rho above the other image's says the gates follow *this*
-    object. NaN where a map is constant.
+    true class (N x 32 x 32, averaged down to H x W); and, as the null, the mean rho with the
+    Grad-CAM of another image of the sample over a few random pairings. Both maps may share a layout
+    common to all images (the centre, where CIFAR-10's objects usually sit, or the borders): only rho
+    above the other images' says the gates follow *this* object. NaN where a map is constant, and
+    for the null where the sample has a single image.
     """
     n = len(cams)
-    order = np.random.default_rng(seed).permutation(n)
-    other = np.empty(n, dtype=np.int64)
-    other[order] = np.roll(order, 1)  # every image paired with another one, never itself
+    rng = np.random.default_rng(seed)
+    partners = []
+    for _ in range(pairings if n > 1 else 0):
+        order, other = rng.permutation(n), np.empty(n, dtype=np.int64)
+        other[order] = np.roll(order, 1)  # every image paired with another one, never itself
+        partners.append(other)
     out = {}
     for k, g in gates.items():
         h, w = g.shape[1:]
@@ -112,7 +118,8 @@ def spatial_agreement(gates: dict[int, np.ndarray], cams: np.ndarray, seed: int 
         g_rank = scipy.stats.rankdata(g.reshape(n, -1), axis=1)
         cam_rank = scipy.stats.rankdata(cam.reshape(n, -1), axis=1)
         out[f"spatial_gradcam_rho_{k}"] = rowwise_pearson(g_rank, cam_rank).astype(np.float32)
-        out[f"spatial_gradcam_rho_other_{k}"] = rowwise_pearson(g_rank, cam_rank[other]).astype(np.float32)
+        null = [rowwise_pearson(g_rank, cam_rank[other]) for other in partners]
+        out[f"spatial_gradcam_rho_other_{k}"] = (np.mean(null, axis=0) if null else np.full(n, np.nan)).astype(np.float32)
     return out
 # --8<-- [end:spatial_agreement]
 
@@ -217,7 +224,9 @@ def run_probe(recipe: dict, model_name: str, weights: Path, data: Path, sample_i
             model(x)
             for k, m in spatial_maps(model).items():
                 gates.setdefault(k, []).append(m.float().cpu().numpy())
-            cams.append(grad_cam(model, x, y_all[sample[i : i + batch_size]].tolist()))
+            # Grad-CAM of the last block's BN output, before its attention: a map taken after the spatial
+            # gates multiply it would contain them, and agree with them by construction.
+            cams.append(grad_cam(model, x, y_all[sample[i : i + batch_size]].tolist(), layer=model.blocks[-1].bn))
         out.update(spatial_agreement({k: np.concatenate(v) for k, v in gates.items()}, np.concatenate(cams)))
     x = prep(x_all[idx])
     out["gradcam_pred"] = grad_cam(model, x, out["sample_preds"].tolist())

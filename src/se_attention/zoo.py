@@ -74,8 +74,10 @@ def spatial_agreement(probe) -> list[dict]:
         k = int(key.rsplit("_", 1)[1])
         own, other = (np.asarray(probe[f], dtype=np.float64) for f in (key, f"spatial_gradcam_rho_other_{k}"))
         kept = ~(np.isnan(own) | np.isnan(other))  # a constant map has no ranks to correlate
+        if kept.sum() < 2:
+            continue  # no spread to judge a difference by
         gap = gap_statistics(other[kept].tolist(), own[kept].tolist())
-        rows.append({"block": k, "n": int(kept.sum()), "rho": float(own[kept].mean()),
+        rows.append({"block": k, "n": int(kept.sum()), "sample": len(own), "rho": float(own[kept].mean()),
                      "rho_other": float(other[kept].mean()), "difference": gap["mean"], "ci": gap["ci"],
                      "p_value": gap["p_value"]})
     return rows
@@ -224,27 +226,34 @@ def spatial_agreement_markdown(result: dict, seed: int, lang: str) -> str:
     measured = {m: r["spatial_agreement"] for m, r in result["modules"].items() if r.get("spatial_agreement")}
     if not measured:
         return t["no_spatial_agreement"] + "\n"
-    numbers = sorted({b["block"] for blocks in measured.values() for b in blocks})
     def r2(v: float) -> float:  # rounded as printed, so that -0.004 reads 0.00, not -0.00
         return round(v, 2) + 0.0
 
+    numbers = sorted({b["block"] for blocks in measured.values() for b in blocks})
     cells = {m: {b["block"]: t("agreement_cell", rho=r2(b["rho"]), other=r2(b["rho_other"]), diff=r2(b["difference"]),
                                ci=interval(*b["ci"]) if b["ci"] else "—") for b in blocks}
              for m, blocks in measured.items()}
     verdicts = []
     for m, blocks in measured.items():
+        # Follows: a difference that matters and an interval above 0. Does not: every interval ends
+        # below what would matter. Anything else (a wide interval) is not settled by this sample.
         follows = [b for b in blocks if b["ci"] and b["ci"][0] > 0 and b["difference"] >= NEGLIGIBLE_RHO]
+        top = max(blocks, key=lambda b: b["ci"][1] if b["ci"] else b["difference"])
+        fields = dict(model=t["model"][m], diff=r2(top["difference"]), k=top["block"],
+                      ci=interval(*top["ci"]) if top["ci"] else "—", small=NEGLIGIBLE_RHO)
         if follows:
             verdicts.append(t("agreement_follows", model=t["model"][m],
                               blocks=t["name_sep"].join(literal(b["block"]) for b in follows)))
+        elif all(b["ci"] and b["ci"][1] < NEGLIGIBLE_RHO for b in blocks):
+            verdicts.append(t("agreement_not", **fields))
         else:
-            top = max(blocks, key=lambda b: b["difference"])
-            verdicts.append(t("agreement_not", model=t["model"][m], diff=top["difference"], k=top["block"],
-                              ci=interval(*top["ci"]) if top["ci"] else "—", small=NEGLIGIBLE_RHO))
-    n = next(iter(measured.values()))[0]["n"]
+            verdicts.append(t("agreement_unclear", **fields))
+    n = min(b["n"] for blocks in measured.values() for b in blocks)
+    sample = max(b.get("sample", b["n"]) for blocks in measured.values() for b in blocks)
     rows = [[t["model"][m], *(c.get(k, "—") for k in numbers)] for m, c in cells.items()]
     return (table([t["spec_model"], *(t("spec_block", k=k) for k in numbers)], rows) + "\n"
-            + t("agreement_note", n=f"{n:,}", seed=seed) + " " + " ".join(verdicts) + "\n")
+            + t("agreement_note" if n == sample else "agreement_note_flat", n=f"{n:,}", sample=f"{sample:,}", seed=seed,
+                small=NEGLIGIBLE_RHO) + " " + " ".join(verdicts) + "\n")
 
 
 # -------------------------------------------------------------------------------------------- figures
