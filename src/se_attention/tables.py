@@ -305,6 +305,13 @@ def speed_table(b: dict, pipelines: tuple[str, str], t: Words) -> str:
     return table(t["perf_head"], rows)
 
 
+def median_ratios(b: dict, t: Words, sep: str = "; ") -> tuple[str, int]:
+    """Each model's median ratio of a benchmark record with its quartiles, and how many rounds they come from."""
+    spread = {m: v["ratio_spread"] for m, v in b["models"].items()}
+    text = sep.join(f"{t['model'][m]} {s['median']:.2f} ({s['q1']:.2f}–{s['q3']:.2f})" for m, s in spread.items())
+    return text, next(iter(spread.values()))["rounds"]
+
+
 def next_engine_markdown(run_dir: Path, lang: str) -> str:
     """The next engine (python -m se_attention.bench --candidate next) against the lesson's pipeline, if recorded."""
     t = Words(lang, "report")
@@ -317,13 +324,12 @@ def next_engine_markdown(run_dir: Path, lang: str) -> str:
     if (b["baseline"], b["candidate"]) != ("lesson", "next"):
         raise ValueError(f"{speed}: expected a record of the lesson's pipeline against next, "
                          f"found {b['baseline']} against {b['candidate']}")
-    spread = {m: v["ratio_spread"] for m, v in b["models"].items()}
+    ratios, rounds = median_ratios(b, t)
     st = b["se_cnn_step_ratio"]
     return speed_table(b, ("lesson", "next"), t) + "\n" + t(
         "next_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
         device=device_words(b["device"], lang), gflops=b["sgemm_gflops"],
-        ratios="; ".join(f"{t['model'][m]} {s['median']:.2f} ({s['q1']:.2f}–{s['q3']:.2f})" for m, s in spread.items()),
-        rounds=next(iter(spread.values()))["rounds"], step=st["median"], q1=st["q1"], q3=st["q3"],
+        ratios=ratios, rounds=rounds, step=st["median"], q1=st["q1"], q3=st["q3"],
         speedup=t("perf_speedup" if b["trustworthy"] else "perf_speedup_rough", speedup=b["speedup"]),
         trust=t["perf_trusted"] if b["trustworthy"] else t["perf_untrusted"]) + "\n" + next_faithfulness(run_dir, t)
 
@@ -349,7 +355,7 @@ def gpu_markdown(run_dir: Path, lang: str) -> str:
             r = m[name]
             rows.append([t["model"][model], t["pipeline"][name], f"{r['images_per_second']:.0f}",
                          " / ".join(f"{v:.1f}" for v in r["phases_ms"].values()), f"{r['peak_gpu_mb']:.0f}"])
-    spread = {m: v["ratio_spread"] for m, v in b["models"].items()}
+    ratios, rounds = median_ratios(b, t, t["list_sep"])
     cnn = b["models"]["cnn"]
     lesson, ours = cnn["lesson"]["phases_ms"], cnn["ours"]["phases_ms"]
     ours_model_ms = sum(v for k, v in ours.items() if k != "data")  # forward, backward, update of a batch of 64
@@ -359,9 +365,7 @@ def gpu_markdown(run_dir: Path, lang: str) -> str:
         data=t["bench_data"][b["data"]] if b["data"] in BENCH_DATA else literal(b["data"]),
         device=literal(b["device"]), cpu=literal(b["cpu_model"]), gflops=b["sgemm_gflops"] / 1000,
         speedup=t("perf_speedup" if b["trustworthy"] else "perf_speedup_rough", speedup=b["speedup"]),
-        ratios=t["list_sep"].join(f"{t['model'][m]} {s['median']:.2f} ({s['q1']:.2f}–{s['q3']:.2f})"
-                                  for m, s in spread.items()),
-        rounds=next(iter(spread.values()))["rounds"],
+        ratios=ratios, rounds=rounds,
         lesson_data=lesson["data"], lesson_step=sum(lesson.values()), ours_data=ours["data"],
         ours_model=ours_model_ms, roof=100 * 64 / (ours_model_ms / 1000) / cnn["roof_images_per_second"],
         step=st["median"], q1=st["q1"], q3=st["q3"],
@@ -396,10 +400,9 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
             # A record whose rounds disagree gets no bold headline: only a rounded, qualified figure.
             speedup=t("perf_speedup_rough" if b.get("trustworthy") is False else "perf_speedup", speedup=b["speedup"])))
         if "se_cnn_step_ratio" in b:  # records of the round-by-round benchmark (median and quartiles)
-            spread = {m: v["ratio_spread"] for m, v in b["models"].items()}
-            ratios = "; ".join(f"{t['model'][m]} {s['median']:.2f} ({s['q1']:.2f}–{s['q3']:.2f})" for m, s in spread.items())
+            ratios, rounds = median_ratios(b, t)
             st, sd = b["se_cnn_step_ratio"], b["se_cnn_step_ratio_with_data"]
-            parts[-1] += "\n\n" + t("perf_rounds", rounds=next(iter(spread.values()))["rounds"], ratios=ratios,
+            parts[-1] += "\n\n" + t("perf_rounds", rounds=rounds, ratios=ratios,
                                      step=st["median"], q1=st["q1"], q3=st["q3"], with_data=sd["median"],
                                      trust=t["perf_trusted"] if b["trustworthy"] else t["perf_untrusted"])
     else:
