@@ -1,9 +1,12 @@
 """The next training engine: fused CPU kernels for what the convolutions leave of a training step.
 
 * ``accelerate(model)`` trains each conv block's BN -> ReLU -> max pool (-> squeeze) through one
-  kernel (``csrc/bn_relu_pool.cpp``); the weights, their names and the eval path do not change.
-* ``epoch_batches`` is train.epoch_batches with the colour jitter as one kernel
-  (``csrc/color_jitter.cpp``), drawing the same random numbers from the generator in the same order.
+  kernel (``csrc/bn_relu_pool.cpp``), and the weight gradient of the convs with 16 or more input
+  channels as matrix products (``csrc/conv_weight_grad.cpp``); the weights, their names and the eval
+  path do not change.
+* ``epoch_batches`` is train.epoch_batches with the whole augmentation and normalisation of a batch
+  as one kernel (``csrc/color_jitter.cpp``), drawing the same random numbers from the generator in the
+  same order: the same crops, flips and rotations, and the jitter's values to float rounding.
 
 Opt-in and measured, not yet the paper's engine. The benchmark measures it as the pipeline ``next``
 (``python -m se_attention.bench --candidate next``). Training code does not import this module, so the
@@ -25,13 +28,14 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import attention
 from .gating import scale
 
 CSRC = Path(__file__).resolve().parent / "csrc"
-SOURCES = [CSRC / "bn_relu_pool.cpp", CSRC / "color_jitter.cpp"]
+SOURCES = [CSRC / "bn_relu_pool.cpp", CSRC / "color_jitter.cpp", CSRC / "conv_weight_grad.cpp"]
 # -march=native: for the CPU it is built on. -fno-trapping-math (floating point never traps, true in
 # PyTorch) lets the compiler turn the kernels' selects into vector blends; the results are unchanged.
 CFLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp"]
@@ -107,6 +111,44 @@ class BnReluPool(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None
 
 
+# Below this many input channels oneDNN's own weight gradient is faster (the first conv, 3 channels:
+# 1.8 ms against 4 ms for a batch of 64 on an AMD EPYC with AVX2); from the second conv on, with 32
+# and 64 channels, the product form takes about 5.5 ms where oneDNN takes 7 to 8.
+WEIGHT_GRAD_MIN_CHANNELS = 16
+
+
+class Conv3x3(torch.autograd.Function):
+    """A 3 x 3 convolution (stride 1, padding 1) whose weight gradient is the kernel's matrix product.
+
+    The forward pass and the input's gradient are PyTorch's (oneDNN); only the weight's gradient
+    (csrc/conv_weight_grad.cpp) and the bias's (a sum) are computed here.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return F.conv2d(x, weight, bias, padding=1)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.ops.aten.convolution_backward(grad_out, x, weight, None, [1, 1], [1, 1], [1, 1], False,
+                                                         [0, 0], 1, [True, False, False])[0]
+        grad_w = kernel().conv3x3_weight_grad(grad_out, x) if ctx.needs_input_grad[1] else None
+        grad_b = grad_out.sum(dim=(0, 2, 3)) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b
+
+
+def _conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` for a block the kernel trains (3 x 3, padding 1, stride 1: _fusable checked)."""
+    if conv.in_channels < WEIGHT_GRAD_MIN_CHANNELS or conv.groups != 1 or conv.padding_mode != "zeros":
+        return conv(x)
+    return Conv3x3.apply(x, conv.weight, conv.bias)
+
+
 def _fusable(block, x: torch.Tensor) -> bool:
     """Whether the kernel computes this block's training pass for the block's input ``x``.
 
@@ -131,7 +173,7 @@ def _fused_forward(block, x: torch.Tensor) -> torch.Tensor:
     gate = block.se
     squeeze = hasattr(gate, "excite") and block.placement == attention.BEFORE_POOL
     block.bn.num_batches_tracked.add_(1)
-    pooled, z = BnReluPool.apply(block.conv(x), block.bn.weight, block.bn.bias, block.bn, squeeze)
+    pooled, z = BnReluPool.apply(_conv(block.conv, x), block.bn.weight, block.bn.bias, block.bn, squeeze)
     if squeeze:
         return scale(pooled, gate.excite(z))
     if block.placement == attention.AFTER_POOL:
@@ -160,13 +202,19 @@ def color_jitter(x: torch.Tensor, cfg, g: torch.Generator) -> torch.Tensor:
     The draws are written out here rather than shared with augment.py: augment.py is part of every
     committed run's training stamp, and moving its code would retrain them all.
     """
-    from .augment import _uniform
-
     if x.device.type != "cpu":
         from .augment import color_jitter as module_by_module
 
         return module_by_module(x, cfg, g)
-    n, dev = x.shape[0], x.device
+    factors, order = jitter_draws(x.shape[0], cfg, g)
+    return kernel().color_jitter(x, factors, order)
+
+
+def jitter_draws(n: int, cfg, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """augment.color_jitter's draws: per sample the four factors (N x 4) and the order of the operations."""
+    from .augment import _uniform
+
+    dev = torch.device("cpu")
     factors = torch.stack([
         _uniform(n, max(0.0, 1 - cfg.brightness), 1 + cfg.brightness, g, dev),
         _uniform(n, max(0.0, 1 - cfg.contrast), 1 + cfg.contrast, g, dev),
@@ -174,11 +222,11 @@ def color_jitter(x: torch.Tensor, cfg, g: torch.Generator) -> torch.Tensor:
         _uniform(n, -cfg.hue, cfg.hue, g, dev),
     ], dim=1)
     order = torch.rand(n, 4, generator=g, device=dev).argsort(dim=1)
-    return kernel().color_jitter(x, factors, order)
+    return factors, order
 
 
 def augment_batch(x_uint8: torch.Tensor, cfg, g: torch.Generator) -> torch.Tensor:
-    """augment.augment_batch with the fused colour jitter."""
+    """augment.augment_batch with the fused colour jitter (the path of a batch that is not on the CPU)."""
     from .augment import random_crop, random_hflip, random_rotation
 
     x = random_crop(x_uint8, cfg.crop_padding, g)
@@ -186,6 +234,46 @@ def augment_batch(x_uint8: torch.Tensor, cfg, g: torch.Generator) -> torch.Tenso
     x = x.float().div_(255)
     x = color_jitter(x, cfg, g)
     return random_rotation(x, cfg.rotation_deg, g)
+
+
+def rotation_grid(n: int, h: int, w: int, degrees: float, g: torch.Generator) -> torch.Tensor:
+    """augment.random_rotation's draws and sampling grid (N x H x W x 2); an empty tensor for no rotation.
+
+    The kernel rounds the grid as grid_sample's nearest mode does, so the fused batch takes the
+    pixels the module-by-module one takes.
+    """
+    import math
+
+    from .augment import _affine_grid, _uniform
+
+    if degrees == 0:
+        return torch.empty(0)
+    theta = _uniform(n, -degrees, degrees, g, torch.device("cpu")) * (math.pi / 180)
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    zero = torch.zeros_like(cos)
+    mat = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    return _affine_grid(mat.to(torch.float32), h, w)
+
+
+def augmented_batch(images: torch.Tensor, idx: torch.Tensor, cfg, mean, std, g: torch.Generator) -> torch.Tensor:
+    """normalize(augment.augment_batch(images[idx])), channels last, through one kernel (csrc/color_jitter.cpp).
+
+    The random numbers are drawn here, from ``g`` in augment's order (crop, flip, jitter, rotation),
+    so the batch, and every batch after it, is the module-by-module engine's.
+    """
+    h, w = images.shape[2], images.shape[3]
+    n = len(idx)
+    p = cfg.crop_padding
+    if p:
+        offsets = torch.stack([torch.randint(0, 2 * p + 1, (n,), generator=g),
+                               torch.randint(0, 2 * p + 1, (n,), generator=g)], dim=1)
+    else:
+        offsets = torch.zeros(n, 2, dtype=torch.long)
+    flip = torch.rand(n, generator=g) < cfg.hflip_p
+    factors, order = jitter_draws(n, cfg, g)
+    grid = rotation_grid(n, h, w, cfg.rotation_deg, g)
+    return kernel().augment(images, idx, offsets, p, flip, factors, order, grid,
+                            torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32))
 
 
 def epoch_batches(split, aug, mean, std, batch_size: int, g: torch.Generator):
@@ -201,5 +289,8 @@ def epoch_batches(split, aug, mean, std, batch_size: int, g: torch.Generator):
     order = torch.randperm(n, generator=g, device=split.y.device)
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
+        if split.x.device.type == "cpu":
+            yield augmented_batch(split.x, idx, aug, mean, std, g), split.y[idx]
+            continue
         x = normalize(augment_batch(split.x[idx].contiguous(), aug, g), mean, std)
         yield x.contiguous(memory_format=torch.channels_last), split.y[idx]
