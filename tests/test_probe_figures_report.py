@@ -386,3 +386,28 @@ def test_se_step_fact_reads_the_benchmark_or_says_there_is_none(tmp_path):
     (tmp_path / "performance" / "speed.json").write_text(json.dumps({"models": phases, "device": "x CPU, 2 threads"}))
     en = tables.se_step_fact(tmp_path, model, "en")
     assert "forward 10.0 → 12.0 ms, backward 20.0 → 24.0 ms" in en and "+20% for the two together" in en
+
+
+def test_the_step_chart_draws_each_phase_to_scale_with_ids_of_its_own():
+    import re
+    import xml.etree.ElementTree as ET
+
+    from se_attention import charts
+    from se_attention.i18n import Words
+
+    slow = {"data": 60.0, "forward": 40.0, "backward": 40.0, "optimizer": 10.0}  # 150 ms
+    fast = {"data": 3.0, "forward": 15.0, "backward": 30.0, "optimizer": 2.0}  # 50 ms
+    record = {"models": {"cnn": {"lesson": {"phases_ms": slow}, "next": {"phases_ms": fast}}}}
+    for lang in ("en", "zh"):
+        t = Words(lang, "report")
+        html = charts.step_phases(record, ("lesson", "next"), t, "test-steps")
+        svg = ET.fromstring(html.split("\n", 1)[1].rsplit("</div>", 1)[0])
+        ns = "{http://www.w3.org/2000/svg}"
+        assert svg.get("aria-labelledby") == "test-steps-title test-steps-desc"
+        assert [e.get("id") for e in svg.iter() if e.get("id")] == ["test-steps-title", "test-steps-desc"]
+        bars = [float(r.get("width")) for r in svg.iter(f"{ns}rect") if r.get("height") == f"{charts.BAR_HEIGHT:.1f}"]
+        # the slowest step spans the bar width, each phase in proportion; the faster one a third of it
+        assert bars[:4] == pytest.approx([charts.BAR_WIDTH * v / 150 for v in slow.values()], abs=0.1)
+        assert sum(bars[4:]) == pytest.approx(charts.BAR_WIDTH / 3, abs=0.2)
+        texts = "".join(e.text or "" for e in svg.iter(f"{ns}text"))
+        assert t["phase"]["backward"] in texts and re.search(r"150\.0 (ms|毫秒)", texts)

@@ -116,8 +116,9 @@ def _set_text(element: ET.Element, text: str, size: float) -> None:
 class Canvas:
     """Elements in drawing order; the view box grows to hold all of them, plus a margin."""
 
-    def __init__(self, title: str, description: str, margin: float = 12) -> None:
-        self.title, self.description, self.margin = title, description, margin
+    def __init__(self, title: str, description: str, margin: float = 12, id_prefix: str = "") -> None:
+        # id_prefix keeps the ids of an SVG set inline in a page apart from those of any other on it.
+        self.title, self.description, self.margin, self.id_prefix = title, description, margin, id_prefix
         self.elements: list[ET.Element] = []
         self.markers: dict[str, str] = {}  # arrow colour -> marker id
         self.right = self.bottom = 0.0
@@ -177,7 +178,7 @@ class Canvas:
     def arrow(self, *points: tuple[float, float], colour: str = "#444", dashed: bool = False) -> None:
         """A polyline through ``points`` with an arrow head at the last one."""
         if colour not in self.markers:
-            self.markers[colour] = f"head{len(self.markers)}"
+            self.markers[colour] = f"{self.id_prefix}head{len(self.markers)}"
         path = " ".join(f"{'M' if i == 0 else 'L'} {x:.1f} {y:.1f}" for i, (x, y) in enumerate(points))
         self._add("path", d=path, fill="none", stroke=colour, stroke_width=1.6,
                   marker_end=f"url(#{self.markers[colour]})", **({"stroke_dasharray": "5 4"} if dashed else {}))
@@ -190,13 +191,16 @@ class Canvas:
                   fill="none", stroke=colour, stroke_width=1.6)
         self.text(x - 6, (top + bottom) / 2 + 0.35 * size, label, size, anchor="end", colour=colour, bold=True)
 
-    def to_string(self) -> str:
+    def to_string(self, fluid: bool = False) -> str:
+        """The SVG file's text; ``fluid``: as wide as its container up to its own width (for an SVG set inline)."""
         width, height = self.right + self.margin, self.bottom + self.margin
+        size = ({"style": f"width: 100%; max-width: {width:.0f}px; height: auto"} if fluid
+                else {"width": f"{width:.0f}", "height": f"{height:.0f}"})
+        title_id, desc_id = f"{self.id_prefix}title", f"{self.id_prefix}desc"
         root = ET.Element("svg", {"xmlns": "http://www.w3.org/2000/svg", "viewBox": f"0 0 {width:.0f} {height:.0f}",
-                                  "width": f"{width:.0f}", "height": f"{height:.0f}", "role": "img",
-                                  "aria-labelledby": "title desc", "font-family": FONT})
-        ET.SubElement(root, "title", id="title").text = self.title
-        ET.SubElement(root, "desc", id="desc").text = self.description
+                                  **size, "role": "img", "aria-labelledby": f"{title_id} {desc_id}", "font-family": FONT})
+        ET.SubElement(root, "title", id=title_id).text = self.title
+        ET.SubElement(root, "desc", id=desc_id).text = self.description
         defs = ET.SubElement(root, "defs")
         for colour, marker_id in self.markers.items():
             marker = ET.SubElement(defs, "marker", id=marker_id, viewBox="0 0 10 10", refX="9", refY="5",

@@ -13,6 +13,7 @@ import numpy as np
 from pathlib import Path
 
 from . import atomic
+from .charts import step_phases
 from .cnn import build_model, multiply_adds, parameter_count
 from .i18n import CatalogueError, Words
 from .se import SEBlock
@@ -326,7 +327,7 @@ def next_engine_markdown(run_dir: Path, lang: str) -> str:
                          f"found {b['baseline']} against {b['candidate']}")
     ratios, rounds = median_ratios(b, t)
     st = b["se_cnn_step_ratio"]
-    return speed_table(b, ("lesson", "next"), t) + "\n" + t(
+    return speed_table(b, ("lesson", "next"), t) + "\n" + step_phases(b, ("lesson", "next"), t, "next-steps") + "\n" + t(
         "next_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
         device=device_words(b["device"], lang), gflops=b["sgemm_gflops"],
         ratios=ratios, rounds=rounds, step=st["median"], q1=st["q1"], q3=st["q3"],
@@ -360,7 +361,7 @@ def gpu_markdown(run_dir: Path, lang: str) -> str:
     lesson, ours = cnn["lesson"]["phases_ms"], cnn["ours"]["phases_ms"]
     ours_model_ms = sum(v for k, v in ours.items() if k != "data")  # forward, backward, update of a batch of 64
     st = b["se_cnn_step_ratio"]
-    return table(t["gpu_head"], rows) + "\n" + t(
+    return table(t["gpu_head"], rows) + "\n" + step_phases(b, ("lesson", "ours"), t, "gpu-steps") + "\n" + t(
         "gpu_note", steps=literal(b["steps"]), threads=literal(b["threads"]),
         data=t["bench_data"][b["data"]] if b["data"] in BENCH_DATA else literal(b["data"]),
         device=literal(b["device"]), cpu=literal(b["cpu_model"]), gflops=b["sgemm_gflops"] / 1000,
@@ -394,8 +395,8 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
     if speed.exists():
         b = atomic.read_json(speed, "the benchmark record of python -m se_attention.bench",
                              ("models", "steps", "threads", "data", "device", "sgemm_gflops", "speedup"))
-        parts.append(speed_table(b, ("lesson", "ours"), t) + "\n" + t(
-            "perf_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
+        parts.append(speed_table(b, ("lesson", "ours"), t) + "\n" + step_phases(b, ("lesson", "ours"), t, "ours-steps")
+                     + "\n" + t("perf_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
             device=device_words(b["device"], lang), gflops=b["sgemm_gflops"],
             # A record whose rounds disagree gets no bold headline: only a rounded, qualified figure.
             speedup=t("perf_speedup_rough" if b.get("trustworthy") is False else "perf_speedup", speedup=b["speedup"])))
