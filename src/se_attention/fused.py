@@ -197,11 +197,7 @@ def accelerate(model: nn.Module) -> nn.Module:
 
 
 def color_jitter(x: torch.Tensor, cfg, g: torch.Generator) -> torch.Tensor:
-    """augment.color_jitter through one kernel: the same draws from ``g``, in the same order.
-
-    The draws are written out here rather than shared with augment.py: augment.py is part of every
-    committed run's training stamp, and moving its code would retrain them all.
-    """
+    """augment.color_jitter through one kernel: the same draws from ``g``, in the same order."""
     if x.device.type != "cpu":
         from .augment import color_jitter as module_by_module
 
@@ -211,7 +207,11 @@ def color_jitter(x: torch.Tensor, cfg, g: torch.Generator) -> torch.Tensor:
 
 
 def jitter_draws(n: int, cfg, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """augment.color_jitter's draws: per sample the four factors (N x 4) and the order of the operations."""
+    """augment.color_jitter's draws: per sample the four factors (N x 4) and the order of the operations.
+
+    The draws (here and in rotation_grid) are written out rather than shared with augment.py: augment.py
+    is part of every committed run's training stamp, and moving its code would retrain them all.
+    """
     from .augment import _uniform
 
     dev = torch.device("cpu")
