@@ -107,10 +107,12 @@ def step():
     opt.step()
 for _ in range(8):  # the heap grows over the first few steps (Adam's state, fragmentation)
     step()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(5):
+faults = []
+for _ in range(9):  # the median step: a rare step in which the heap grows once more does not count
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     step()
-print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 5)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(sorted(faults)[4])
 """
 
 
@@ -121,8 +123,11 @@ def test_freed_memory_is_reused_instead_of_faulted_in_again():
     faults = {mode: float(subprocess.run([sys.executable, "-c", FAULTS_PER_STEP, mode], env=env, check=True,
                                          capture_output=True, text=True).stdout)
               for mode in ("default", "keep")}
-    # Each step frees and re-allocates ~16 MB; page faults on fresh pages are the cost being removed.
-    assert faults["keep"] < 0.2 * faults["default"], faults
+    # Each step frees and re-allocates ~16 MB, about 4,000 pages: faulting them in fresh is the cost removed.
+    # By default glibc may or may not have raised its mmap threshold by the steps measured (it does so as
+    # big blocks are freed), so the default faults thousands of pages a step or, some runs, none: the
+    # claim is about the kept heap, which reuses its pages from the first steps on.
+    assert faults["keep"] < 400, faults
 
 
 def test_a_checkpoint_of_other_training_code_is_not_continued(tmp_path, prepared, smoke_recipe, capsys):
