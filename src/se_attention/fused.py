@@ -16,8 +16,8 @@ since the statistics are summed in another order and the numbers then match PyTo
 rounding, not bit for bit.
 
 The kernel is compiled on first use for the CPU it runs on (torch.utils.cpp_extension, a C++
-compiler and ninja) and cached per CPU model, instruction set, torch version and source. Where it cannot be built, or on a
-GPU, or in bf16, a block trains module by module as before.
+compiler and ninja) and cached per CPU model, instruction set, torch version and source. Where it
+cannot be built, or on a GPU, or in bf16, a block trains module by module as before.
 """
 
 from __future__ import annotations

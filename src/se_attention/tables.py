@@ -306,6 +306,12 @@ def speed_table(b: dict, pipelines: tuple[str, str], t: Words) -> str:
     return table(t["perf_head"], rows)
 
 
+def speedup_words(b: dict, t: Words) -> str:
+    """A benchmark record's speed-up: bold where its rounds agree; a record whose rounds disagree gets no bold
+    headline, only a rounded, qualified figure (records from before the rounds were kept count as agreeing)."""
+    return t("perf_speedup_rough" if b.get("trustworthy") is False else "perf_speedup", speedup=b["speedup"])
+
+
 def median_ratios(b: dict, t: Words, sep: str = "; ") -> tuple[str, int]:
     """Each model's median ratio of a benchmark record with its quartiles, and how many rounds they come from."""
     spread = {m: v["ratio_spread"] for m, v in b["models"].items()}
@@ -327,11 +333,12 @@ def next_engine_markdown(run_dir: Path, lang: str) -> str:
                          f"found {b['baseline']} against {b['candidate']}")
     ratios, rounds = median_ratios(b, t)
     st = b["se_cnn_step_ratio"]
-    return speed_table(b, ("lesson", "next"), t) + "\n" + step_phases(b, ("lesson", "next"), t, "next-steps") + "\n" + t(
+    shown = speed_table(b, ("lesson", "next"), t) + "\n" + step_phases(b, ("lesson", "next"), t, "next-steps")
+    return shown + "\n" + t(
         "next_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
         device=device_words(b["device"], lang), gflops=b["sgemm_gflops"],
         ratios=ratios, rounds=rounds, step=st["median"], q1=st["q1"], q3=st["q3"],
-        speedup=t("perf_speedup" if b["trustworthy"] else "perf_speedup_rough", speedup=b["speedup"]),
+        speedup=speedup_words(b, t),
         trust=t["perf_trusted"] if b["trustworthy"] else t["perf_untrusted"]) + "\n" + next_faithfulness(run_dir, t)
 
 
@@ -365,7 +372,7 @@ def gpu_markdown(run_dir: Path, lang: str) -> str:
         "gpu_note", steps=literal(b["steps"]), threads=literal(b["threads"]),
         data=t["bench_data"][b["data"]] if b["data"] in BENCH_DATA else literal(b["data"]),
         device=literal(b["device"]), cpu=literal(b["cpu_model"]), gflops=b["sgemm_gflops"] / 1000,
-        speedup=t("perf_speedup" if b["trustworthy"] else "perf_speedup_rough", speedup=b["speedup"]),
+        speedup=speedup_words(b, t),
         ratios=ratios, rounds=rounds,
         lesson_data=lesson["data"], lesson_step=sum(lesson.values()), ours_data=ours["data"],
         ours_model=ours_model_ms, roof=100 * 64 / (ours_model_ms / 1000) / cnn["roof_images_per_second"],
@@ -395,11 +402,10 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
     if speed.exists():
         b = atomic.read_json(speed, "the benchmark record of python -m se_attention.bench",
                              ("models", "steps", "threads", "data", "device", "sgemm_gflops", "speedup"))
-        parts.append(speed_table(b, ("lesson", "ours"), t) + "\n" + step_phases(b, ("lesson", "ours"), t, "ours-steps")
-                     + "\n" + t("perf_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
-            device=device_words(b["device"], lang), gflops=b["sgemm_gflops"],
-            # A record whose rounds disagree gets no bold headline: only a rounded, qualified figure.
-            speedup=t("perf_speedup_rough" if b.get("trustworthy") is False else "perf_speedup", speedup=b["speedup"])))
+        chart = step_phases(b, ("lesson", "ours"), t, "ours-steps")
+        parts.append(speed_table(b, ("lesson", "ours"), t) + "\n" + chart + "\n" + t(
+            "perf_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
+            device=device_words(b["device"], lang), gflops=b["sgemm_gflops"], speedup=speedup_words(b, t)))
         if "se_cnn_step_ratio" in b:  # records of the round-by-round benchmark (median and quartiles)
             ratios, rounds = median_ratios(b, t)
             st, sd = b["se_cnn_step_ratio"], b["se_cnn_step_ratio_with_data"]
