@@ -91,7 +91,6 @@ def test_the_next_engines_faithfulness_takes_the_lessons_runs_from_a_record_and_
 @pytest.mark.parametrize("args, words", [
     (["--bf16", "--candidate", "next"], "it takes no --candidate"),
     (["--lesson-runs", "x.json"], "--lesson-runs goes with --faithfulness"),
-    (["--device", "cuda", "--candidate", "next"], "no --candidate next (its kernels are CPU code)"),
     (["--device", "cuda", "--bf16"], "no --bf16"),
     (["--device", "cuda", "--faithfulness", "5"], "no --faithfulness"),
 ])

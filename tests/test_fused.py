@@ -23,7 +23,6 @@ def close(a: torch.Tensor, b: torch.Tensor, ulps: float = 64) -> bool:
 
 
 def one_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    torch.manual_seed(3)  # the same dropout mask for both models
     logits = model(x)
     F.cross_entropy(logits, y).backward()
     return logits
@@ -32,7 +31,8 @@ def one_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.
 @pytest.mark.parametrize("name", ["cnn", "se", "eca", "se_after_pool"])
 def test_a_training_step_matches_the_module_by_module_block(name):
     torch.manual_seed(0)
-    reference = build_model(name).to(memory_format=torch.channels_last).train()
+    # No dropout: the engine draws its mask otherwise (test_dropout_keeps_each_value_with_probability_1_minus_p).
+    reference = build_model(name, dropout=0.0).to(memory_format=torch.channels_last).train()
     candidate = fused.accelerate(copy.deepcopy(reference))
     x = torch.randn(8, 3, 32, 32).contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (8,))
@@ -77,7 +77,7 @@ def test_eval_mode_and_spatial_attention_keep_the_blocks_own_path_bit_for_bit():
         candidate = fused.accelerate(copy.deepcopy(reference))
         reference.eval(), candidate.eval()
         assert torch.equal(reference(x), candidate(x)), name
-    reference = build_model("cbam").train()
+    reference = build_model("cbam", dropout=0.0).train()  # dropout: the engine draws its mask otherwise
     candidate = fused.accelerate(copy.deepcopy(reference))
     assert torch.equal(one_step(reference, x, torch.zeros(4, dtype=torch.long)),
                        one_step(candidate, x, torch.zeros(4, dtype=torch.long)))
@@ -102,7 +102,7 @@ def test_a_machine_that_cannot_build_the_kernel_gets_a_clear_error(monkeypatch):
     fused.kernel.cache_clear()
     monkeypatch.setattr(cpp_extension, "load", no_compiler)
     try:
-        with pytest.raises(fused.KernelUnavailable, match="cannot build bn_relu_pool.cpp, color_jitter.cpp, conv_weight_grad.cpp: .*Ninja is required"):
+        with pytest.raises(fused.KernelUnavailable, match="cannot build bn_relu_pool.cpp, color_jitter.cpp, conv_weight_grad.cpp, se_gate.cpp: .*Ninja is required"):
             fused.accelerate(build_model("se"))
         assert not fused.available()
     finally:
@@ -298,3 +298,110 @@ def test_the_augment_kernel_refuses_bad_input_by_name():
     args[5] = torch.zeros(2, 8, 4, 2)
     with pytest.raises(RuntimeError, match=r"augment: expected grid of shape \[2, 8, 8, 2\]"):
         fused.kernel().augment(images, torch.tensor([0, 1]), *args)
+
+
+def test_dropout_keeps_each_value_with_probability_1_minus_p():
+    model = fused.accelerate(build_model("cnn")).train()
+    assert model.dropout.p == 0.5
+    x = (torch.rand(64, 512) + 1).requires_grad_()
+    out = model.dropout(x)
+    kept = out != 0
+    assert torch.equal(out[kept], 2 * x[kept])  # scaled by 1 / (1 - p), as nn.Dropout scales
+    assert abs(kept.float().mean().item() - 0.5) < 0.02  # 32,768 draws: the standard error is 0.003
+    out.backward(torch.ones_like(out))
+    assert torch.equal(x.grad, 2 * kept.float())
+    assert torch.equal(model.eval().dropout(x), x)  # evaluation: the identity, as nn.Dropout
+
+
+def test_batches_for_a_gpu_are_the_cpu_batches_sent_without_waiting():
+    """On the meta device (no GPU here): the same draws as on the CPU, every copy non-blocking."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from se_attention.augment import AugmentConfig
+    from se_attention.train import Split
+
+    class Copies(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.blocking = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is torch.ops.aten._to_copy.default and not kwargs.get("non_blocking", False):
+                self.blocking.append(kwargs)
+            return func(*args, **kwargs)
+
+    split = Split(torch.randint(0, 256, (70, 3, 32, 32), dtype=torch.uint8), torch.arange(70) % 10)
+    stats = (0.5,) * 3, (0.25,) * 3
+    g_cpu, g_dev = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
+    on_cpu = list(fused.epoch_batches(split, AugmentConfig(), *stats, 64, g_cpu))
+    with Copies() as mode:
+        sent = list(fused.epoch_batches(split, AugmentConfig(), *stats, 64, g_dev, device="meta"))
+    assert mode.blocking == []
+    assert torch.equal(g_cpu.get_state(), g_dev.get_state())
+    for (xa, ya), (xb, yb) in zip(on_cpu, sent):
+        assert xb.device.type == yb.device.type == "meta" and xb.shape == xa.shape and yb.shape == ya.shape
+        assert xb.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ValueError, match="expected the images and the generator there, found them on meta and cpu"):
+        next(fused.epoch_batches(Split(split.x.to("meta"), split.y), AugmentConfig(), *stats, 64, g_dev))
+
+
+# Ops after which a GPU's host would wait for the device: a value read back (item, nonzero's size, ...).
+WAITS_FOR_THE_DEVICE = {"_local_scalar_dense", "item", "nonzero", "is_nonzero", "equal", "allclose", "masked_select",
+                        "unique", "_unique", "_unique2", "unique_consecutive", "unique_dim", "repeat_interleave"}
+
+
+@pytest.mark.parametrize("name", ["cnn", "se"])
+def test_a_training_step_on_a_gpu_never_waits_for_the_device(name):
+    """The step as a GPU runs it (module by module), traced on the CPU: no op reads a device value back."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from se_attention.train import make_optimizer
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.add(func.__name__.split(".")[0])
+            return func(*args, **(kwargs or {}))
+
+    model = build_model(name).to(memory_format=torch.channels_last).train()  # no CPU kernels: as on a GPU
+    optimizer = make_optimizer(model, 1e-3)
+    x, y = torch.randn(4, 3, 32, 32).contiguous(memory_format=torch.channels_last), torch.randint(0, 10, (4,))
+    with Ops() as ops:
+        for _ in range(2):  # the second step: Adam's state exists
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+    assert "convolution" in ops.names and "_fused_adam_" in ops.names  # the trace saw the whole step
+    assert ops.names & WAITS_FOR_THE_DEVICE == set()
+
+
+def test_the_se_gate_kernel_is_se_blocks_excitation_and_rescaling():
+    from se_attention.gating import scale
+    from se_attention.se import SEBlock
+
+    torch.manual_seed(11)
+    block = SEBlock(32, 16)
+    pooled = torch.rand(8, 32, 4, 4).contiguous(memory_format=torch.channels_last).requires_grad_()
+    z = torch.rand(8, 32, requires_grad=True)
+    grad = torch.randn(8, 32, 4, 4)
+    scale(pooled, block.excite(z)).backward(grad)
+    expected = [t.grad.clone() for t in (pooled, z, block.fc1.weight, block.fc2.weight)]
+    for t in (pooled, z, block.fc1.weight, block.fc2.weight):
+        t.grad = None
+    out, gates = fused.SEGate.apply(pooled, z, block.fc1.weight, block.fc2.weight)
+    assert close(out, scale(pooled, block.excite(z))) and close(gates, block.last_gates)
+    out.backward(grad)
+    got = [t.grad for t in (pooled, z, block.fc1.weight, block.fc2.weight)]
+    assert all(close(a, b, ulps=256) for a, b in zip(expected, got))
+
+
+def test_the_se_gate_kernel_refuses_weights_of_another_block_by_name():
+    z, pooled = torch.rand(2, 32), torch.rand(2, 32, 4, 4)
+    with pytest.raises(RuntimeError, match=r"expected fc2's weight of shape \[32, 2\] \(float32, CPU\), found Float \[64, 2\]"):
+        fused.kernel().se_gate(pooled, z, torch.rand(2, 32), torch.rand(64, 2))
+    with pytest.raises(RuntimeError, match=r"expected the pooled map of shape \[2, 32, H, W\]"):
+        fused.kernel().se_gate(torch.rand(2, 16, 4, 4), z, torch.rand(2, 32), torch.rand(32, 2))

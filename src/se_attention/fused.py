@@ -1,12 +1,14 @@
 """The next training engine: fused CPU kernels for what the convolutions leave of a training step.
 
 * ``accelerate(model)`` trains each conv block's BN -> ReLU -> max pool (-> squeeze) through one
-  kernel (``csrc/bn_relu_pool.cpp``), and the weight gradient of the convs with 16 or more input
-  channels as matrix products (``csrc/conv_weight_grad.cpp``); the weights, their names and the eval
-  path do not change.
+  kernel (``csrc/bn_relu_pool.cpp``), an SE block's excitation and rescaling through another
+  (``csrc/se_gate.cpp``), and the weight gradient of the convs with 16 or more input channels as
+  matrix products (``csrc/conv_weight_grad.cpp``); the weights, their names and the eval path do not
+  change.
 * ``epoch_batches`` is train.epoch_batches with the whole augmentation and normalisation of a batch
   as one kernel (``csrc/color_jitter.cpp``), drawing the same random numbers from the generator in the
-  same order: the same crops, flips and rotations, and the jitter's values to float rounding.
+  same order: the same crops, flips and rotations, and the jitter's values to float rounding. For a
+  GPU the batch is made on the CPU all the same and sent without the host waiting for it.
 
 Opt-in and measured, not yet the paper's engine. The benchmark measures it as the pipeline ``next``
 (``python -m se_attention.bench --candidate next``). Training code does not import this module, so the
@@ -14,6 +16,13 @@ committed runs keep their code stamps; making it the engine is one line in train
 every run on a CPU (the kernels are CPU code: on a GPU the blocks train module by module, as now),
 since the statistics are summed in another order and the numbers then match PyTorch's to float
 rounding, not bit for bit.
+
+On a GPU the blocks train module by module (the kernels are CPU code) and the batches still come
+from the CPU kernel. Making a batch, the forward and backward passes and Adam's update then never
+read a device value on the host (tests/test_fused.py checks the ops a step dispatches), so the CPU
+makes the next batch while the device trains on this one. Module by module on the device, the
+augmentation took 5 ms a batch on an H200 (results/paper/performance/gpu_speed.json), more than the
+rest of the step, and copied six constants to the device in every batch, each copy a wait.
 
 The kernel is compiled on first use for the CPU it runs on (torch.utils.cpp_extension, a C++
 compiler and ninja) and cached per CPU model, instruction set, torch version and source. Where it
@@ -33,9 +42,10 @@ from torch import nn
 
 from . import attention
 from .gating import scale
+from .se import SEBlock
 
 CSRC = Path(__file__).resolve().parent / "csrc"
-SOURCES = [CSRC / "bn_relu_pool.cpp", CSRC / "color_jitter.cpp", CSRC / "conv_weight_grad.cpp"]
+SOURCES = [CSRC / "bn_relu_pool.cpp", CSRC / "color_jitter.cpp", CSRC / "conv_weight_grad.cpp", CSRC / "se_gate.cpp"]
 # -march=native: for the CPU it is built on. -fno-trapping-math (floating point never traps, true in
 # PyTorch) lets the compiler turn the kernels' selects into vector blends; the results are unchanged.
 CFLAGS = ["-O3", "-march=native", "-fno-trapping-math", "-fopenmp"]
@@ -111,6 +121,22 @@ class BnReluPool(torch.autograd.Function):
         return grad_x, grad_w, grad_b, None, None
 
 
+class SEGate(torch.autograd.Function):
+    """(pooled map, squeeze z, fc1's and fc2's weights) -> (s x pooled, the gates s): SEBlock.excite and
+    gating.scale in one kernel (csrc/se_gate.cpp). The gates are returned for SEBlock.last_gates only."""
+
+    @staticmethod
+    def forward(ctx, pooled, z, w1, w2):
+        out, s, hidden = kernel().se_gate(pooled, z, w1, w2)
+        ctx.save_for_backward(pooled, z, w1, w2, hidden, s)
+        ctx.mark_non_differentiable(s)
+        return out, s
+
+    @staticmethod
+    def backward(ctx, grad_out, _grad_s):
+        return tuple(kernel().se_gate_backward(grad_out, *ctx.saved_tensors))
+
+
 # Below this many input channels oneDNN's own weight gradient is faster (the first conv, 3 channels:
 # 1.8 ms against 4 ms for a batch of 64 on an AMD EPYC with AVX2); from the second conv on, with 32
 # and 64 channels, the product form takes about 5.5 ms where oneDNN takes 7 to 8.
@@ -175,6 +201,9 @@ def _fused_forward(block, x: torch.Tensor) -> torch.Tensor:
     block.bn.num_batches_tracked.add_(1)
     pooled, z = BnReluPool.apply(_conv(block.conv, x), block.bn.weight, block.bn.bias, block.bn, squeeze)
     if squeeze:
+        if isinstance(gate, SEBlock) and gate.fc1.bias is None and gate.fc2.bias is None:
+            out, gate.last_gates = SEGate.apply(pooled, z, gate.fc1.weight, gate.fc2.weight)
+            return out
         return scale(pooled, gate.excite(z))
     if block.placement == attention.AFTER_POOL:
         return gate(pooled)
@@ -190,18 +219,31 @@ def accelerate(model: nn.Module) -> nn.Module:
     kernel()
     for block in model.blocks:
         block.forward = types.MethodType(_fused_forward, block)
+    for module in model.modules():
+        if type(module) is nn.Dropout:
+            module.forward = types.MethodType(_dropout, module)
     return model
+
+
+def _dropout(module: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
+    """nn.Dropout's forward, with the mask drawn from uniform numbers on a CPU.
+
+    The same distribution (each value kept with probability 1 - p and scaled by 1 / (1 - p)) from the
+    same generator, but not the same mask: bernoulli_ draws through a slower path, 0.45 ms for the
+    64 x 512 values of the head against 0.11 ms for torch.rand (an AMD EPYC, 2 threads).
+    """
+    p = module.p
+    if not (module.training and 0 < p < 1 and x.device.type == "cpu"):
+        return F.dropout(x, p, module.training, module.inplace)
+    keep = torch.rand_like(x) >= p
+    return x * keep.to(x.dtype).mul_(1 / (1 - p))
 
 
 # ------------------------------------------------------------------------------------------ batches
 
 
 def color_jitter(x: torch.Tensor, cfg, g: torch.Generator) -> torch.Tensor:
-    """augment.color_jitter through one kernel: the same draws from ``g``, in the same order."""
-    if x.device.type != "cpu":
-        from .augment import color_jitter as module_by_module
-
-        return module_by_module(x, cfg, g)
+    """augment.color_jitter through one kernel (a CPU batch): the same draws from ``g``, in the same order."""
     factors, order = jitter_draws(x.shape[0], cfg, g)
     return kernel().color_jitter(x, factors, order)
 
@@ -223,17 +265,6 @@ def jitter_draws(n: int, cfg, g: torch.Generator) -> tuple[torch.Tensor, torch.T
     ], dim=1)
     order = torch.rand(n, 4, generator=g, device=dev).argsort(dim=1)
     return factors, order
-
-
-def augment_batch(x_uint8: torch.Tensor, cfg, g: torch.Generator) -> torch.Tensor:
-    """augment.augment_batch with the fused colour jitter (the path of a batch that is not on the CPU)."""
-    from .augment import random_crop, random_hflip, random_rotation
-
-    x = random_crop(x_uint8, cfg.crop_padding, g)
-    x = random_hflip(x, cfg.hflip_p, g)
-    x = x.float().div_(255)
-    x = color_jitter(x, cfg, g)
-    return random_rotation(x, cfg.rotation_deg, g)
 
 
 def rotation_grid(n: int, h: int, w: int, degrees: float, g: torch.Generator) -> torch.Tensor:
@@ -276,21 +307,34 @@ def augmented_batch(images: torch.Tensor, idx: torch.Tensor, cfg, mean, std, g: 
                             torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32))
 
 
-def epoch_batches(split, aug, mean, std, batch_size: int, g: torch.Generator):
-    """train.epoch_batches with the fused colour jitter: one epoch of batches in a random order from ``g``.
+def epoch_batches(split, aug, mean, std, batch_size: int, g: torch.Generator, device=None):
+    """train.epoch_batches through the kernel: one epoch of batches in a random order from ``g``.
 
-    A copy of train.epoch_batches (and augment_batch above of augment.augment_batch) rather than a
-    parameter of it, for the reason color_jitter gives: train.py and augment.py are in every committed
-    run's training stamp. When this engine becomes the engine, the copies replace the originals.
+    The images and the generator stay on the CPU, where the kernel makes each batch; with ``device`` a
+    GPU, each batch is sent there from pinned memory without the host waiting for the copy.
+
+    A copy of train.epoch_batches rather than a parameter of it: train.py and augment.py are in every
+    committed run's training stamp. When this engine becomes the engine, the copies replace the originals.
     """
-    from .augment import normalize
-
+    if split.x.device.type != "cpu" or g.device.type != "cpu":
+        raise ValueError("the next engine makes its batches on the CPU: expected the images and the generator "
+                         f"there, found them on {split.x.device} and {g.device}")
+    device = torch.device(device or "cpu")
     n = len(split.y)
-    order = torch.randperm(n, generator=g, device=split.y.device)
+    order = torch.randperm(n, generator=g)
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
-        if split.x.device.type == "cpu":
-            yield augmented_batch(split.x, idx, aug, mean, std, g), split.y[idx]
-            continue
-        x = normalize(augment_batch(split.x[idx].contiguous(), aug, g), mean, std)
-        yield x.contiguous(memory_format=torch.channels_last), split.y[idx]
+        yield sent(augmented_batch(split.x, idx, aug, mean, std, g), device), sent(split.y[idx], device)
+
+
+def sent(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` on ``device``, copied from pinned memory without waiting: the host goes on to the next batch.
+
+    The pinned block is not reused before its copy has run (PyTorch's pinned-memory cache records the
+    copy), so a fresh batch cannot overwrite one still on its way.
+    """
+    if device.type == "cpu":
+        return t
+    if device.type == "cuda":
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)
