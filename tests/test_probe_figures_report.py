@@ -205,6 +205,19 @@ def test_next_engine_table_reads_its_own_record_and_refuses_another(tmp_path):
     en = tables.next_engine_markdown(tmp_path, "en")
     assert "| CNN | next engine (fused kernels) | 51.00, 51.00, 51.00, 51.00, 62.00 |" in en.replace("\xa0", " ")
     assert "next minus the lesson's" in en and "CNN +1.00 ± 0.82" in en and "taken from faithfulness.json" in en
+    assert "For comparison" not in en  # no record of ours beside it
+    ours = {"epochs": 5, "runs": [{**r, "pipeline": "ours", "test_acc": [60.0 + r["seed"] + 2]} for r in faith["runs"]
+                                  if r["pipeline"] == "lesson"] + [r for r in faith["runs"] if r["pipeline"] == "lesson"]}
+    (tmp_path / "performance" / "faithfulness.json").write_text(json.dumps(ours))
+    en = tables.next_engine_markdown(tmp_path, "en")
+    assert "For comparison, the engine it would replace, from the runs of the same seeds in faithfulness.json: ours " \
+           "minus the lesson's CNN +2.00 ± 0.82; CNN + SE +2.00 ± 0.82 points." in en
+    assert "作为对照" in tables.next_engine_markdown(tmp_path, "zh")
+    (tmp_path / "performance" / "next_faithfulness.json").write_text(json.dumps({**faith,
+                                                                               "lesson_runs_from": "../x.json"}))
+    with pytest.raises(ValueError, match=r"next_faithfulness.json: expected lesson_runs_from to name a file beside "
+                                         r"it, found '../x.json'"):
+        tables.next_engine_markdown(tmp_path, "en")
     (tmp_path / "performance" / "next_faithfulness.json").write_text(json.dumps({**faith, "lesson_runs_from": None}))
     both = tables.next_engine_markdown(tmp_path, "en")
     assert "The lesson's pipeline and the next engine trained 5 epochs" in both and "None" not in both

@@ -390,8 +390,30 @@ def next_faithfulness(run_dir: Path, t: Words) -> str:
     if not f.get("lesson_runs_from"):  # both pipelines trained for this record: the usual note says so
         return "\n" + faithfulness_markdown(f["runs"], f["epochs"], t, candidate="next", note="next_faith_note_both",
                                             cpu=literal(f["cpu_model"])) + "\n"
-    return "\n" + faithfulness_markdown(f["runs"], f["epochs"], t, candidate="next", note="next_faith_note",
-                                        source=literal(f["lesson_runs_from"]), cpu=literal(f["cpu_model"])) + "\n"
+    text = faithfulness_markdown(f["runs"], f["epochs"], t, candidate="next", note="next_faith_note",
+                                 source=literal(f["lesson_runs_from"]), cpu=literal(f["cpu_model"]))
+    return "\n" + text + current_engine_beside(run_dir / "performance" / f["lesson_runs_from"], f, t) + "\n"
+
+
+def current_engine_beside(source: Path, f: dict, t: Words) -> str:
+    """The engine the next one would replace, against the same lesson's runs (from the record they came from).
+
+    Ours and next make the same batches from a seed, so a difference from the lesson that both show
+    comes from what they share, not from the next engine's kernels. Empty if that record has no runs of ours.
+    """
+    if source.name != f["lesson_runs_from"]:
+        raise ValueError(f"{source.parent / 'next_faithfulness.json'}: expected lesson_runs_from to name a file "
+                         f"beside it, found {f['lesson_runs_from']!r}")
+    if not source.exists():
+        return ""
+    runs = atomic.read_json(source, "the faithfulness record of python -m se_attention.bench", ("runs",))["runs"]
+    seeds = {r["seed"] for r in f["runs"]}
+    final = final_accuracies([r for r in runs if r["seed"] in seeds])
+    models = [m for m in dict.fromkeys(r["model"] for r in f["runs"]) if (m, "ours") in final and (m, "lesson") in final]
+    if not models:
+        return ""
+    diffs, _ = differences_from_lesson(final, models, "ours", t)
+    return t["sentence_sep"] + t("next_faith_ours", source=literal(source.name), diffs=t["list_sep"].join(diffs))
 
 
 def performance_markdown(run_dir: Path, lang: str) -> str:
@@ -466,6 +488,31 @@ def bf16_markdown(run_dir: Path, lang: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def final_accuracies(runs: list[dict]) -> dict[tuple[str, str], list[float]]:
+    """(model, pipeline) -> the test accuracy after the last epoch of each seed, in seed order."""
+    final: dict[tuple[str, str], list[float]] = {}
+    for r in sorted(runs, key=lambda r: r["seed"]):
+        final.setdefault((r["model"], r["pipeline"]), []).append(r["test_acc"][-1])
+    return final
+
+
+def differences_from_lesson(final: dict, models: list[str], candidate: str, t: Words) -> tuple[list[str], list[str]]:
+    """Per model, the candidate's mean minus the lesson's ± its standard error (words), and the models
+    whose difference exceeds twice it."""
+    diffs, apart = [], []
+    for m in models:
+        ours, lesson = final[m, candidate], final[m, "lesson"]
+        diff = statistics.mean(ours) - statistics.mean(lesson)
+        if min(len(ours), len(lesson)) < 2:
+            diffs.append(t("faith_diff_one", model=t["model"][m], diff=diff))
+            continue
+        se = (statistics.variance(ours) / len(ours) + statistics.variance(lesson) / len(lesson)) ** 0.5
+        diffs.append(t("faith_diff", model=t["model"][m], diff=diff, se=se))
+        if abs(diff) > 2 * se:
+            apart.append(t["model"][m])
+    return diffs, apart
+
+
 def faithfulness_markdown(runs: list[dict], epochs: int, t: Words, candidate: str = "ours",
                           note: str = "faith_note", **note_fields) -> str:
     """Each pipeline's test accuracy over seeds, and the candidate's (ours, or next) minus the lesson's
@@ -486,18 +533,8 @@ def faithfulness_markdown(runs: list[dict], epochs: int, t: Words, candidate: st
         rows.append([t["model"][model], t["pipeline"][pipeline], ", ".join(f"{a:.2f}" for a in curve),
                      ", ".join(f"{a:.2f} ({literal(r['seed'])})" for a, r in zip(last, group)),
                      mean_std(last)])
-    diffs, apart = [], []
     models = [m for m in dict.fromkeys(r["model"] for r in runs) if (m, candidate) in final and (m, "lesson") in final]
-    for m in models:
-        ours, lesson = final[m, candidate], final[m, "lesson"]
-        diff = statistics.mean(ours) - statistics.mean(lesson)
-        if min(len(ours), len(lesson)) < 2:
-            diffs.append(t("faith_diff_one", model=t["model"][m], diff=diff))
-            continue
-        se = (statistics.variance(ours) / len(ours) + statistics.variance(lesson) / len(lesson)) ** 0.5
-        diffs.append(t("faith_diff", model=t["model"][m], diff=diff, se=se))
-        if abs(diff) > 2 * se:
-            apart.append(t["model"][m])
+    diffs, apart = differences_from_lesson(final, models, candidate, t)
     seeds = sorted({r["seed"] for r in runs})
     if any(min(len(final[m, candidate]), len(final[m, "lesson"])) < 2 for m in models):
         verdict = t["faith_verdict_one"]
