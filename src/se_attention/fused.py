@@ -13,9 +13,8 @@
 Opt-in and measured, not yet the paper's engine. The benchmark measures it as the pipeline ``next``
 (``python -m se_attention.bench --candidate next``). Training code does not import this module, so the
 committed runs keep their code stamps; making it the engine is one line in train.py plus retraining
-every run on a CPU (the kernels are CPU code: on a GPU the blocks train module by module, as now),
-since the statistics are summed in another order and the numbers then match PyTorch's to float
-rounding, not bit for bit.
+every run, since the statistics are summed in another order and the numbers then match PyTorch's to
+float rounding, not bit for bit.
 
 On a GPU the blocks train module by module (the kernels are CPU code) and the batches still come
 from the CPU kernel. Making a batch, the forward and backward passes and Adam's update then never
