@@ -36,7 +36,8 @@ def test_bench_runs_both_pipelines_in_turns_and_ends_with_the_speedup(tmp_path):
     out = tmp_path / "speed.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     done = subprocess.run([sys.executable, "-m", "se_attention.bench", "--steps", "4", "--round", "2", "--warmup", "1",
-                           "--threads", "1", "--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
+                           "--threads", "1", "--processes", "2", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     last = done.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"speedup \d+\.\d\d", last), last
@@ -57,6 +58,8 @@ def test_bench_runs_both_pipelines_in_turns_and_ends_with_the_speedup(tmp_path):
     assert record["se_cnn_step_ratio"]["median"] > 0 and isinstance(record["trustworthy"], bool)
     assert record["cpu_isa"] and record["cpu_isa"] in record["device"] and record["cpu_model"] in record["device"]
     assert ("too wide to trust" in done.stdout) == (not record["trustworthy"])
+    # Two rounds shared between two generations of processes: one round each, steps counted once.
+    assert record["processes"] == 2 and "in 2 processes each" in done.stdout
 
 
 def test_median_spread_of_rounds():
@@ -92,6 +95,7 @@ def test_the_next_engines_faithfulness_takes_the_lessons_runs_from_a_record_and_
     (["--bf16", "--candidate", "next"], "it takes no --candidate"),
     (["--lesson-runs", "x.json"], "--lesson-runs goes with --faithfulness"),
     (["--device", "cuda", "--bf16"], "no --bf16"),
+    (["--processes", "0"], "--processes: expected at least 1, found 0"),
     (["--device", "cuda", "--faithfulness", "5"], "no --faithfulness"),
 ])
 def test_bench_refuses_options_it_would_ignore(args, words, capsys):

@@ -401,7 +401,8 @@ def test_the_se_gate_kernel_is_se_blocks_excitation_and_rescaling():
 
 def test_the_se_gate_kernel_refuses_weights_of_another_block_by_name():
     z, pooled = torch.rand(2, 32), torch.rand(2, 32, 4, 4)
-    with pytest.raises(RuntimeError, match=r"expected fc2's weight of shape \[32, 2\] \(float32, CPU\), found Float \[64, 2\]"):
+    with pytest.raises(RuntimeError,
+                       match=r"expected fc2's weight of shape \[32, 2\] \(float32, CPU\), found Float \[64, 2\]"):
         fused.kernel().se_gate(pooled, z, torch.rand(2, 32), torch.rand(64, 2))
     with pytest.raises(RuntimeError, match=r"expected the pooled map of shape \[2, 32, H, W\]"):
         fused.kernel().se_gate(torch.rand(2, 16, 4, 4), z, torch.rand(2, 32), torch.rand(32, 2))

@@ -196,6 +196,10 @@ def test_next_engine_table_reads_its_own_record_and_refuses_another(tmp_path):
     en = tables.next_engine_markdown(tmp_path, "en")
     assert "| CNN + SE | next engine (fused kernels) | 1000 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
     assert "**Speed-up: 2.50×**" in en and "an SE step takes 1.020× a CNN step" in en
+    assert "each pipeline in its own process" in en  # a record from before --processes
+    (tmp_path / "performance" / "next_speed.json").write_text(json.dumps({**record, "processes": 4}))
+    assert "each pipeline in 4 processes one after another" in tables.next_engine_markdown(tmp_path, "en")
+    assert "每个流水线先后在 4 个进程中运行" in tables.next_engine_markdown(tmp_path, "zh")
     assert "下一代引擎（融合内核）" in tables.next_engine_markdown(tmp_path, "zh")
     assert "accuracy has not been recorded" in en
     faith = {"epochs": 5, "cpu_model": "test CPU", "lesson_runs_from": "faithfulness.json",
@@ -206,8 +210,8 @@ def test_next_engine_table_reads_its_own_record_and_refuses_another(tmp_path):
     assert "| CNN | next engine (fused kernels) | 51.00, 51.00, 51.00, 51.00, 62.00 |" in en.replace("\xa0", " ")
     assert "next minus the lesson's" in en and "CNN +1.00 ± 0.82" in en and "taken from faithfulness.json" in en
     assert "For comparison" not in en  # no record of ours beside it
-    ours = {"epochs": 5, "runs": [{**r, "pipeline": "ours", "test_acc": [60.0 + r["seed"] + 2]} for r in faith["runs"]
-                                  if r["pipeline"] == "lesson"] + [r for r in faith["runs"] if r["pipeline"] == "lesson"]}
+    lesson = [r for r in faith["runs"] if r["pipeline"] == "lesson"]
+    ours = {"epochs": 5, "runs": lesson + [{**r, "pipeline": "ours", "test_acc": [62.0 + r["seed"]]} for r in lesson]}
     (tmp_path / "performance" / "faithfulness.json").write_text(json.dumps(ours))
     en = tables.next_engine_markdown(tmp_path, "en")
     assert "For comparison, the engine it would replace, from the runs of the same seeds in faithfulness.json: ours " \

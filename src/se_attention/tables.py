@@ -335,11 +335,17 @@ def next_engine_markdown(run_dir: Path, lang: str) -> str:
     st = b["se_cnn_step_ratio"]
     shown = speed_table(b, ("lesson", "next"), t) + "\n" + step_phases(b, ("lesson", "next"), t, "next-steps")
     return shown + "\n" + t(
-        "next_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
+        "next_note", processes=processes_words(b, t), steps=literal(b["steps"]), threads=literal(b["threads"]),
+        data=literal(b["data"]),
         device=device_words(b["device"], lang), gflops=b["sgemm_gflops"],
         ratios=ratios, rounds=rounds, step=st["median"], q1=st["q1"], q3=st["q3"],
         speedup=speedup_words(b, t),
         trust=t["perf_trusted"] if b["trustworthy"] else t["perf_untrusted"]) + "\n" + next_faithfulness(run_dir, t)
+
+
+def processes_words(b: dict, t: Words) -> str:
+    """How many processes measured each pipeline (records from before bench.py's --processes had one)."""
+    return t("bench_processes", count=b.get("processes", 1))
 
 
 BENCH_DATA = ("random images", "CIFAR-10")  # what bench.py records as its data, named in each language
@@ -369,7 +375,7 @@ def gpu_markdown(run_dir: Path, lang: str) -> str:
     ours_model_ms = sum(v for k, v in ours.items() if k != "data")  # forward, backward, update of a batch of 64
     st = b["se_cnn_step_ratio"]
     return table(t["gpu_head"], rows) + "\n" + step_phases(b, ("lesson", "ours"), t, "gpu-steps") + "\n" + t(
-        "gpu_note", steps=literal(b["steps"]), threads=literal(b["threads"]),
+        "gpu_note", processes=processes_words(b, t), steps=literal(b["steps"]), threads=literal(b["threads"]),
         data=t["bench_data"][b["data"]] if b["data"] in BENCH_DATA else literal(b["data"]),
         device=literal(b["device"]), cpu=literal(b["cpu_model"]), gflops=b["sgemm_gflops"] / 1000,
         speedup=speedup_words(b, t),
@@ -409,7 +415,8 @@ def current_engine_beside(source: Path, f: dict, t: Words) -> str:
     runs = atomic.read_json(source, "the faithfulness record of python -m se_attention.bench", ("runs",))["runs"]
     seeds = {r["seed"] for r in f["runs"]}
     final = final_accuracies([r for r in runs if r["seed"] in seeds])
-    models = [m for m in dict.fromkeys(r["model"] for r in f["runs"]) if (m, "ours") in final and (m, "lesson") in final]
+    models = [m for m in dict.fromkeys(r["model"] for r in f["runs"])
+              if (m, "ours") in final and (m, "lesson") in final]
     if not models:
         return ""
     diffs, _ = differences_from_lesson(final, models, "ours", t)
@@ -426,7 +433,8 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
                              ("models", "steps", "threads", "data", "device", "sgemm_gflops", "speedup"))
         chart = step_phases(b, ("lesson", "ours"), t, "ours-steps")
         parts.append(speed_table(b, ("lesson", "ours"), t) + "\n" + chart + "\n" + t(
-            "perf_note", steps=literal(b["steps"]), threads=literal(b["threads"]), data=literal(b["data"]),
+            "perf_note", processes=processes_words(b, t), steps=literal(b["steps"]), threads=literal(b["threads"]),
+            data=literal(b["data"]),
             device=device_words(b["device"], lang), gflops=b["sgemm_gflops"], speedup=speedup_words(b, t)))
         if "se_cnn_step_ratio" in b:  # records of the round-by-round benchmark (median and quartiles)
             ratios, rounds = median_ratios(b, t)
