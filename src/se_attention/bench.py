@@ -17,11 +17,11 @@ Both train the same model for the same number of steps, each (pipeline, model) i
 (so peak memory is its own), the four taking turns in short rounds so that a slow spell of a
 shared machine falls on all of them; the rounds are shared among a few generations of processes
 (--processes), since a process keeps its own speed, fast or slow, for its whole life. Each round
-gives a ratio ours/lesson per model and an SE/CNN step-time ratio; the record keeps the median over rounds with its spread (quartiles), and says so
-when the spread is too wide to trust. sgemm is measured before every round on the same threads,
-for the share of the compute roof (sgemm throughput x FLOPs per training image). Prints images/s,
-the ratios, the roof share, peak memory, a per-phase profile, the CPU model and the instruction
-set torch uses, and last `speedup <ratio>`: the smaller of the two models' median ratios.
+gives a ratio ours/lesson per model and an SE/CNN step-time ratio; the record keeps the median over
+rounds with its spread (quartiles), and says so when the spread is too wide to trust. sgemm is
+measured before every round on the same threads, for the share of the compute roof (sgemm
+throughput x FLOPs per training image). Prints images/s, the ratios, the roof share, peak memory,
+a per-phase profile, the CPU model and the instruction set torch uses, and last `speedup <ratio>`: the smaller of the two models' median ratios.
 
 With --bf16 the same measurements compare our engine in fp32 with our engine under CPU bf16
 autocast (convolutions and linear layers in bfloat16, the rest in fp32), an opt-in study that is

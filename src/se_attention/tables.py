@@ -532,10 +532,9 @@ def faithfulness_markdown(runs: list[dict], epochs: int, t: Words, candidate: st
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in runs:
         groups.setdefault((r["model"], r["pipeline"]), []).append(r)
-    rows, final = [], {}
+    rows, final = [], final_accuracies(runs)
     for (model, pipeline), group in groups.items():
         group = sorted(group, key=lambda r: r["seed"])
-        final[model, pipeline] = [r["test_acc"][-1] for r in group]
         curve = np.mean([r["test_acc"] for r in group], axis=0)
         last = final[model, pipeline]
         rows.append([t["model"][model], t["pipeline"][pipeline], ", ".join(f"{a:.2f}" for a in curve),
