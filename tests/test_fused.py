@@ -123,16 +123,20 @@ def test_the_fused_colour_jitter_draws_and_computes_what_augment_does():
     assert got.min() >= 0 and got.max() <= 1
 
 
-def test_the_fused_batches_follow_the_engines_batches():
+def test_the_kernels_batches_are_the_module_by_module_batches():
+    """What a machine without a C++ compiler trains on: the same batches, to the jitter's rounding."""
     from se_attention.augment import AugmentConfig
     from se_attention.train import Split, epoch_batches
 
     split = Split(torch.randint(0, 256, (130, 3, 32, 32), dtype=torch.uint8), torch.arange(130) % 10)
     mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
-    ours = list(epoch_batches(split, AugmentConfig(), mean, std, 64, torch.Generator().manual_seed(1)))
-    nxt = list(fused.epoch_batches(split, AugmentConfig(), mean, std, 64, torch.Generator().manual_seed(1)))
-    assert [len(y) for _, y in nxt] == [64, 64, 2]
-    for (xa, ya), (xb, yb) in zip(ours, nxt):
+    g_modules, g_kernel = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    modules = list(epoch_batches(split, AugmentConfig(), mean, std, 64, g_modules, kernel=False))
+    kernel = list(epoch_batches(split, AugmentConfig(), mean, std, 64, g_kernel))
+    assert torch.equal(g_modules.get_state(), g_kernel.get_state())
+    assert [len(y) for _, y in kernel] == [64, 64, 2]
+    for (xa, ya), (xb, yb) in zip(modules, kernel):
+        assert xa.is_contiguous(memory_format=torch.channels_last)
         assert torch.equal(ya, yb) and xb.is_contiguous(memory_format=torch.channels_last)
         # The same pixels (crop, flip and rotation are gathers) and the jitter's rounding, times 4 (std 0.25).
         assert (xa - xb).abs().max() <= 32 * torch.finfo(torch.float32).eps / 0.25
@@ -318,7 +322,7 @@ def test_batches_for_a_gpu_are_the_cpu_batches_sent_without_waiting():
     from torch.utils._python_dispatch import TorchDispatchMode
 
     from se_attention.augment import AugmentConfig
-    from se_attention.train import Split
+    from se_attention.train import Split, epoch_batches
 
     class Copies(TorchDispatchMode):
         def __init__(self):
@@ -334,16 +338,16 @@ def test_batches_for_a_gpu_are_the_cpu_batches_sent_without_waiting():
     split = Split(torch.randint(0, 256, (70, 3, 32, 32), dtype=torch.uint8), torch.arange(70) % 10)
     stats = (0.5,) * 3, (0.25,) * 3
     g_cpu, g_dev = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
-    on_cpu = list(fused.epoch_batches(split, AugmentConfig(), *stats, 64, g_cpu))
+    on_cpu = list(epoch_batches(split, AugmentConfig(), *stats, 64, g_cpu))
     with Copies() as mode:
-        sent = list(fused.epoch_batches(split, AugmentConfig(), *stats, 64, g_dev, device="meta"))
+        sent = list(epoch_batches(split, AugmentConfig(), *stats, 64, g_dev, torch.device("meta")))
     assert mode.blocking == []
     assert torch.equal(g_cpu.get_state(), g_dev.get_state())
     for (xa, ya), (xb, yb) in zip(on_cpu, sent):
         assert xb.device.type == yb.device.type == "meta" and xb.shape == xa.shape and yb.shape == ya.shape
         assert xb.is_contiguous(memory_format=torch.channels_last)
     with pytest.raises(ValueError, match="expected the images and the generator there, found them on meta and cpu"):
-        next(fused.epoch_batches(Split(split.x.to("meta"), split.y), AugmentConfig(), *stats, 64, g_dev))
+        next(epoch_batches(Split(split.x.to("meta"), split.y), AugmentConfig(), *stats, 64, g_dev))
 
 
 # Ops after which a GPU's host would wait for the device: a value read back (item, nonzero's size, ...).

@@ -42,15 +42,26 @@ def random_crop(x: torch.Tensor, padding: int, g: torch.Generator) -> torch.Tens
         return x
     n, _, h, w = x.shape
     padded = F.pad(x, (padding,) * 4)
-    dy = torch.randint(0, 2 * padding + 1, (n,), generator=g, device=x.device)
-    dx = torch.randint(0, 2 * padding + 1, (n,), generator=g, device=x.device)
+    dy, dx = crop_offsets(n, padding, g, x.device)
     # Every window as a view (N, C, offsets_y, offsets_x, H, W); one gather picks each sample's own.
     windows = padded.unfold(2, h, 1).unfold(3, w, 1)
     return windows[torch.arange(n, device=x.device), :, dy, dx]
 
 
+def crop_offsets(n: int, padding: int, g: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """RandomCrop's draws: each sample's window offset in the padded image, rows (dy) then columns (dx)."""
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=g, device=device)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=g, device=device)
+    return dy, dx
+
+
+def flip_draws(n: int, p: float, g: torch.Generator, device) -> torch.Tensor:
+    """RandomHorizontalFlip's draws: True for the samples that are flipped, each with probability ``p``."""
+    return torch.rand(n, generator=g, device=device) < p
+
+
 def random_hflip(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor:
-    flip = torch.rand(x.shape[0], generator=g, device=x.device) < p
+    flip = flip_draws(x.shape[0], p, g, x.device)
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
@@ -97,6 +108,33 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     return maxc[:, None] - chroma[:, None] * torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
 
 
+def jitter_draws(n: int, cfg: AugmentConfig, g: torch.Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ColorJitter's draws for ``n`` samples: the four factors (N x 4: brightness, contrast, saturation,
+    hue) and each sample's order of the four ops (N x 4, a uniform random permutation).
+
+    The fused batch kernel (se_attention.fused) takes these same draws, so both paths draw the same
+    numbers from ``g`` in the same order.
+    """
+    factors = torch.stack([
+        _uniform(n, max(0.0, 1 - cfg.brightness), 1 + cfg.brightness, g, device),
+        _uniform(n, max(0.0, 1 - cfg.contrast), 1 + cfg.contrast, g, device),
+        _uniform(n, max(0.0, 1 - cfg.saturation), 1 + cfg.saturation, g, device),
+        _uniform(n, -cfg.hue, cfg.hue, g, device),
+    ], dim=1)
+    order = torch.rand(n, 4, generator=g, device=device).argsort(dim=1)
+    return factors, order
+
+
+def rotation_grid(n: int, h: int, w: int, degrees: float, g: torch.Generator, device) -> torch.Tensor:
+    """RandomRotation's draws (an angle in U(-degrees, degrees) per sample) as grid_sample's
+    sampling grid, N x H x W x 2 in float32: a rotation about the image's centre."""
+    theta = _uniform(n, -degrees, degrees, g, device) * (math.pi / 180)
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    zero = torch.zeros_like(cos)
+    mat = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    return _affine_grid(mat.to(torch.float32), h, w)
+
+
 def color_jitter(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> torch.Tensor:
     """ColorJitter with per-sample factors and a per-sample random order of the four ops.
 
@@ -105,14 +143,7 @@ def color_jitter(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator) -> tor
     image), so one whole-batch blend serves them all, with f = 1 (an exact no-op) for the
     samples whose op at this position is hue; hue then runs on just those samples.
     """
-    n, dev = x.shape[0], x.device
-    factors = torch.stack([
-        _uniform(n, max(0.0, 1 - cfg.brightness), 1 + cfg.brightness, g, dev),
-        _uniform(n, max(0.0, 1 - cfg.contrast), 1 + cfg.contrast, g, dev),
-        _uniform(n, max(0.0, 1 - cfg.saturation), 1 + cfg.saturation, g, dev),
-        _uniform(n, -cfg.hue, cfg.hue, g, dev),
-    ], dim=1)
-    order = torch.rand(n, 4, generator=g, device=dev).argsort(dim=1)  # a uniform random permutation
+    factors, order = jitter_draws(x.shape[0], cfg, g, x.device)
     # Per sample and position: x <- clamp(f x + w_mean mean grey + w_grey grey image), with
     # w = 1 - f on the op's own base: brightness (black), contrast (mean grey), saturation (grey
     # image); for hue f = 1 and w = 0 (x itself), and hue runs afterwards on those samples alone.
@@ -143,12 +174,7 @@ def random_rotation(x: torch.Tensor, degrees: float, g: torch.Generator) -> torc
     """Rotate about the centre by U(-degrees, degrees), nearest neighbour, zero fill."""
     if degrees == 0:
         return x
-    n = x.shape[0]
-    theta = _uniform(n, -degrees, degrees, g, x.device) * (math.pi / 180)
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    zero = torch.zeros_like(cos)
-    mat = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-    grid = _affine_grid(mat.to(x.dtype), x.shape[2], x.shape[3])
+    grid = rotation_grid(x.shape[0], x.shape[2], x.shape[3], degrees, g, x.device).to(x.dtype)
     return F.grid_sample(x, grid, mode="nearest", padding_mode="zeros", align_corners=False)
 
 

@@ -39,10 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import attention
+from . import attention, augment
 from .gating import scale
 from .se import SEBlock
 
+CPU = torch.device("cpu")
 CSRC = Path(__file__).resolve().parent / "csrc"
 SOURCES = [CSRC / "bn_relu_pool.cpp", CSRC / "color_jitter.cpp", CSRC / "conv_weight_grad.cpp", CSRC / "se_gate.cpp"]
 # -march=native: for the CPU it is built on. -fno-trapping-math (floating point never traps, true in
@@ -218,6 +219,15 @@ def accelerate(model: nn.Module) -> nn.Module:
     kernel()
     for block in model.blocks:
         block.forward = types.MethodType(_fused_forward, block)
+    return uniform_dropout(model)
+
+
+def uniform_dropout(model: nn.Module) -> nn.Module:
+    """Draw ``model``'s dropout masks as _dropout does; returns the model.
+
+    Part of the engine with or without the kernel, so a run where the kernel cannot be built draws
+    the same masks from the same generator as one where it can.
+    """
     for module in model.modules():
         if type(module) is nn.Dropout:
             module.forward = types.MethodType(_dropout, module)
@@ -243,87 +253,27 @@ def _dropout(module: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
 
 def color_jitter(x: torch.Tensor, cfg, g: torch.Generator) -> torch.Tensor:
     """augment.color_jitter through one kernel (a CPU batch): the same draws from ``g``, in the same order."""
-    factors, order = jitter_draws(x.shape[0], cfg, g)
+    factors, order = augment.jitter_draws(x.shape[0], cfg, g, CPU)
     return kernel().color_jitter(x, factors, order)
-
-
-def jitter_draws(n: int, cfg, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """augment.color_jitter's draws: per sample the four factors (N x 4) and the order of the operations.
-
-    The draws (here and in rotation_grid) are written out rather than shared with augment.py: augment.py
-    is part of every committed run's training stamp, and moving its code would retrain them all.
-    """
-    from .augment import _uniform
-
-    dev = torch.device("cpu")
-    factors = torch.stack([
-        _uniform(n, max(0.0, 1 - cfg.brightness), 1 + cfg.brightness, g, dev),
-        _uniform(n, max(0.0, 1 - cfg.contrast), 1 + cfg.contrast, g, dev),
-        _uniform(n, max(0.0, 1 - cfg.saturation), 1 + cfg.saturation, g, dev),
-        _uniform(n, -cfg.hue, cfg.hue, g, dev),
-    ], dim=1)
-    order = torch.rand(n, 4, generator=g, device=dev).argsort(dim=1)
-    return factors, order
-
-
-def rotation_grid(n: int, h: int, w: int, degrees: float, g: torch.Generator) -> torch.Tensor:
-    """augment.random_rotation's draws and sampling grid (N x H x W x 2); an empty tensor for no rotation.
-
-    The kernel rounds the grid as grid_sample's nearest mode does, so the fused batch takes the
-    pixels the module-by-module one takes.
-    """
-    import math
-
-    from .augment import _affine_grid, _uniform
-
-    if degrees == 0:
-        return torch.empty(0)
-    theta = _uniform(n, -degrees, degrees, g, torch.device("cpu")) * (math.pi / 180)
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    zero = torch.zeros_like(cos)
-    mat = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
-    return _affine_grid(mat.to(torch.float32), h, w)
 
 
 def augmented_batch(images: torch.Tensor, idx: torch.Tensor, cfg, mean, std, g: torch.Generator) -> torch.Tensor:
     """normalize(augment.augment_batch(images[idx])), channels last, through one kernel (csrc/color_jitter.cpp).
 
-    The random numbers are drawn here, from ``g`` in augment's order (crop, flip, jitter, rotation),
-    so the batch, and every batch after it, is the module-by-module engine's.
+    The random numbers are drawn here, with augment's own draw functions, from ``g`` in augment's
+    order (crop, flip, jitter, rotation), so the batch, and every batch after it, is the
+    module-by-module path's. The kernel rounds the rotation's grid as grid_sample's nearest mode does,
+    so both take the same pixels.
     """
     h, w = images.shape[2], images.shape[3]
     n = len(idx)
     p = cfg.crop_padding
-    if p:
-        offsets = torch.stack([torch.randint(0, 2 * p + 1, (n,), generator=g),
-                               torch.randint(0, 2 * p + 1, (n,), generator=g)], dim=1)
-    else:
-        offsets = torch.zeros(n, 2, dtype=torch.long)
-    flip = torch.rand(n, generator=g) < cfg.hflip_p
-    factors, order = jitter_draws(n, cfg, g)
-    grid = rotation_grid(n, h, w, cfg.rotation_deg, g)
+    offsets = torch.stack(augment.crop_offsets(n, p, g, CPU), dim=1) if p else torch.zeros(n, 2, dtype=torch.long)
+    flip = augment.flip_draws(n, cfg.hflip_p, g, CPU)
+    factors, order = augment.jitter_draws(n, cfg, g, CPU)
+    grid = augment.rotation_grid(n, h, w, cfg.rotation_deg, g, CPU) if cfg.rotation_deg else torch.empty(0)
     return kernel().augment(images, idx, offsets, p, flip, factors, order, grid,
                             torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32))
-
-
-def epoch_batches(split, aug, mean, std, batch_size: int, g: torch.Generator, device=None):
-    """train.epoch_batches through the kernel: one epoch of batches in a random order from ``g``.
-
-    The images and the generator stay on the CPU, where the kernel makes each batch; with ``device`` a
-    GPU, each batch is sent there from pinned memory without the host waiting for the copy.
-
-    A copy of train.epoch_batches rather than a parameter of it: train.py and augment.py are in every
-    committed run's training stamp. When this engine becomes the engine, the copies replace the originals.
-    """
-    if split.x.device.type != "cpu" or g.device.type != "cpu":
-        raise ValueError("the next engine makes its batches on the CPU: expected the images and the generator "
-                         f"there, found them on {split.x.device} and {g.device}")
-    device = torch.device(device or "cpu")
-    n = len(split.y)
-    order = torch.randperm(n, generator=g)
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        yield sent(augmented_batch(split.x, idx, aug, mean, std, g), device), sent(split.y[idx], device)
 
 
 def sent(t: torch.Tensor, device: torch.device) -> torch.Tensor:

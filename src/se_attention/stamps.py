@@ -17,7 +17,8 @@ What counts as a change, on purpose:
   change a value;
 * of a module, its code: comments, docstrings, blank lines, trailing spaces and line endings are
   not (editing a comment must not retrain for 1.5 hours);
-* other files the step reads (catalogues, pages, notebooks): their bytes, line endings aside;
+* other files the step reads (catalogues, pages, notebooks) and the files of a module's folder in
+  ``MODULE_FOLDERS`` (the C++ kernels fused.py compiles): their bytes, line endings aside;
 * the step's settings: the part of the configuration it uses.
 
     python -m se_attention.stamps train          # the modules the train step's digest covers
@@ -48,6 +49,10 @@ NOT_DECIDING = {
     # The registry imports no module itself (it imports by name when a model is built); each
     # model's training stamp holds its registry entry as settings and its module's code.
     "attention": "maps a model name to its attention module; the entry a model uses is in its stamp",
+}
+# Folders of the package whose files a module compiles or reads, so they decide what it computes as its code does.
+MODULE_FOLDERS = {
+    "fused": "csrc",  # the C++ kernels it builds on first use
 }
 # Modules whose effect reaches other steps only through a file that carries its own digest.
 THROUGH_FILES = {
@@ -154,6 +159,9 @@ def stamp_text(step_module: str | None, settings: dict, files: Iterable[str | Pa
                       for m in modules_of(start, package_dir)})
     lines = [f"{code_digest_of_source((package_dir / f'{m}.py').read_text(encoding='utf-8'))}  "
              f"{PACKAGE}/{m}.py (code)" for m in modules]
+    lines += [f"{_file_digest(path)}  {PACKAGE}/{path.relative_to(package_dir).as_posix()}"
+              for m in modules if m in MODULE_FOLDERS
+              for path in sorted((package_dir / MODULE_FOLDERS[m]).iterdir()) if path.is_file()]
     root = Path(root or ".")
     lines += [f"{_file_digest(root / f)}  {Path(f).as_posix()}" for f in sorted(map(str, files))]
     lines.append("settings " + json.dumps(settings, sort_keys=True))

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import atomic, attention
+from . import atomic, attention, fused
 from .augment import AugmentConfig, augment_batch, normalize
 from .cnn import MODELS, build_model, parameter_count
 from .config import load_recipe
@@ -74,12 +74,13 @@ def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
 
 
-def load_splits(path: Path, val_per_class: int, device: torch.device) -> dict[str, Split]:
+def load_splits(path: Path, val_per_class: int) -> dict[str, Split]:
+    """The prepared set in CPU memory, where the batches are made, whatever device trains."""
     arrays = load_npz(path)
 
     def to_split(x: np.ndarray, y: np.ndarray) -> Split:
         # The npz holds N x H x W x C, which is exactly channels_last memory for N x C x H x W.
-        return Split(torch.from_numpy(x).permute(0, 3, 1, 2).to(device), torch.from_numpy(y).to(device))
+        return Split(torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(y))
 
     splits = {"train": to_split(arrays["x_train"], arrays["y_train"]), "test": to_split(arrays["x_test"], arrays["y_test"])}
     if val_per_class:
@@ -93,17 +94,48 @@ def load_splits(path: Path, val_per_class: int, device: torch.device) -> dict[st
     return splits
 
 
-def epoch_batches(split: Split, aug: AugmentConfig, mean, std, batch_size: int,
-                  g: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of augmented, normalised batches in a random order drawn from ``g``."""
+def epoch_batches(split: Split, aug: AugmentConfig, mean, std, batch_size: int, g: torch.Generator,
+                  device: torch.device = fused.CPU, kernel: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of augmented, normalised, channels-last batches in a random order drawn from ``g``.
+
+    Made on the CPU (the images and the generator live there): with ``kernel``, each batch is one
+    pass of the fused kernel (fused.augmented_batch); without, module by module (augment.py). Both
+    draw the same numbers from ``g`` in the same order, so they give the same batches to float
+    rounding. For a GPU each batch is sent without the host waiting for the copy (fused.sent).
+    """
+    if split.x.device.type != "cpu" or g.device.type != "cpu":
+        raise ValueError("batches are made on the CPU: expected the images and the generator there, "
+                         f"found them on {split.x.device} and {g.device}")
     n = len(split.y)
-    order = torch.randperm(n, generator=g, device=split.y.device)
+    order = torch.randperm(n, generator=g)
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
-        # The stored set is channels_last (as the npz holds it); the colour ops work per channel
-        # plane, which is ~20% faster on a contiguous N x C x H x W copy (196 KB per batch).
-        x = normalize(augment_batch(split.x[idx].contiguous(), aug, g), mean, std)
-        yield x.contiguous(memory_format=torch.channels_last), split.y[idx]
+        if kernel:
+            x = fused.augmented_batch(split.x, idx, aug, mean, std, g)
+        else:
+            # The colour ops work per channel plane: ~20% faster on a contiguous N x C x H x W copy.
+            x = normalize(augment_batch(split.x[idx].contiguous(), aug, g), mean, std)
+            x = x.contiguous(memory_format=torch.channels_last)
+        yield fused.sent(x, device), fused.sent(split.y[idx], device)
+
+
+def prepare_engine(model: torch.nn.Module, device: torch.device) -> tuple[bool, str]:
+    """Train ``model`` through the fused kernels (se_attention.fused) where they can be built.
+
+    Returns whether the kernels make the batches, and what trains the model in words, for the run's
+    provenance. Without a C++ compiler the model trains module by module, drawing the same random
+    numbers, so the run differs from a kernel run to float rounding only.
+    """
+    try:
+        fused.accelerate(model)
+    except fused.KernelUnavailable as exc:
+        fused.uniform_dropout(model)
+        print(f"warning: the fused kernels cannot be built here, so training runs module by module "
+              f"(slower, the same maths): {exc}", file=sys.stderr)
+        return False, "PyTorch modules (the fused kernels could not be built)"
+    if device.type == "cpu":
+        return True, "fused CPU kernels"
+    return True, f"fused CPU kernel for the batches; the model module by module on {device.type}"
 
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
@@ -119,16 +151,19 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
 
 @torch.no_grad()
 def evaluate(model, split: Split, mean, std, batch_size: int = 1000) -> tuple[float, float]:
-    """Mean cross-entropy per image and accuracy in percent."""
+    """Mean cross-entropy per image and accuracy in percent, on the model's device."""
     model.eval()
-    loss_sum, correct = 0.0, 0
+    device = next(model.parameters()).device
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.long, device=device)
     for i in range(0, len(split.y), batch_size):
-        x = normalize(split.x[i : i + batch_size].float().div_(255), mean, std).contiguous(memory_format=torch.channels_last)
+        x = split.x[i : i + batch_size].to(device)
+        x = normalize(x.float().div_(255), mean, std).contiguous(memory_format=torch.channels_last)
         logits = model(x)
-        y = split.y[i : i + batch_size]
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-    return loss_sum / len(split.y), 100.0 * correct / len(split.y)
+        y = split.y[i : i + batch_size].to(device)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    return loss_sum.item() / len(split.y), 100.0 * correct.item() / len(split.y)
 
 
 def _rng_state(g: torch.Generator) -> dict:
@@ -158,11 +193,12 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
     keep_freed_memory()
     torch.manual_seed(seed)
     model = build_model(model_name, **recipe["model"]).to(device).to(memory_format=torch.channels_last)
+    kernel, engine = prepare_engine(model, device)
     optimizer = make_optimizer(model, tr["lr"])
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", patience=tr["plateau"]["patience"], factor=tr["plateau"]["factor"])
-    g = torch.Generator(device=device).manual_seed(seed)
-    splits = load_splits(data, tr["val_per_class"] if tr["monitor"] == "val" else 0, device)
+    g = torch.Generator().manual_seed(seed)  # the batches' draws, on the CPU where the batches are made
+    splits = load_splits(data, tr["val_per_class"] if tr["monitor"] == "val" else 0)
     train_split = splits["train"]
     n_train, batch = len(train_split.y), tr["batch_size"]
     steps_per_epoch = math.ceil(n_train / batch)
@@ -173,7 +209,9 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
     history = {"iter_loss": [], "epochs": []}
     start_epoch = 0
     if resume_path.exists():
-        state = torch.load(resume_path, map_location=device, weights_only=True)
+        # Loaded on the CPU: the random-number states are CPU tensors whatever the device (torch refuses
+        # a generator state on a GPU); load_state_dict puts weights and Adam's moments on the model's device.
+        state = torch.load(resume_path, map_location="cpu", weights_only=True)
         if {k: state.get(k) for k in key} == key:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
@@ -191,7 +229,7 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
         model.train()
         losses = torch.empty(steps_per_epoch, device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
-        bar = tqdm(epoch_batches(train_split, aug, mean, std, batch, g), total=steps_per_epoch,
+        bar = tqdm(epoch_batches(train_split, aug, mean, std, batch, g, device, kernel), total=steps_per_epoch,
                    desc=f"{model_name} seed {seed} epoch {epoch + 1}/{tr['epochs']}",
                    disable=not progress, file=sys.stderr,
                    mininterval=2.0 if sys.stderr.isatty() else 30.0)
@@ -199,7 +237,9 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
             loss, logits = train_step(model, optimizer, x, y)
             losses[step] = loss
             correct += (logits.argmax(1) == y).sum()
-            if step % 50 == 0:
+            # Reading a value on a CPU costs nothing; on a GPU it would make the host wait for the device,
+            # so there the losses are read once, at the end of the epoch, below.
+            if step % 50 == 0 and device.type == "cpu":
                 if not torch.isfinite(loss):
                     raise TrainingError(f"{model_name} seed {seed}: loss became {loss.item()} at epoch {epoch + 1}, "
                                         f"step {step + 1}; no metrics were written")
@@ -255,6 +295,7 @@ def train(recipe: dict, model_name: str, seed: int, data: Path, out: Path, devic
             "recipe": recipe,
             "data": data_provenance,
             "device": device_description(device),
+            "engine": engine,
             "versions": package_versions(),
             "git": git_commit(),
             # Digest of the code that trained it (se_attention.stamps): the git commit alone does
