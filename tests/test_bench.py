@@ -14,24 +14,6 @@ from conftest import ROOT
 
 
 @pytest.mark.slow
-def test_bench_measures_the_next_engine_against_the_lesson(tmp_path):
-    from se_attention import fused
-
-    if not fused.available():
-        pytest.skip("no C++ compiler here to build the fused kernel")
-    out = tmp_path / "next_speed.json"
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    done = subprocess.run([sys.executable, "-m", "se_attention.bench", "--steps", "2", "--round", "2", "--warmup", "1",
-                           "--threads", "1", "--candidate", "next", "--out", str(out)],
-                          env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    record = json.loads(out.read_text())
-    assert (record["baseline"], record["candidate"]) == ("lesson", "next")
-    assert record["models"]["se"]["next"]["images_per_second"] > 1
-    assert "SE/CNN step time (next)" in done.stdout
-
-
-@pytest.mark.slow
 def test_bench_runs_both_pipelines_in_turns_and_ends_with_the_speedup(tmp_path):
     out = tmp_path / "speed.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
@@ -60,6 +42,11 @@ def test_bench_runs_both_pipelines_in_turns_and_ends_with_the_speedup(tmp_path):
     assert ("too wide to trust" in done.stdout) == (not record["trustworthy"])
     # Two rounds shared between two generations of processes: one round each, steps counted once.
     assert record["processes"] == 2 and "in 2 processes each" in done.stdout
+    # Ours is train.py's engine, and the record says whether the fused kernels ran it.
+    from se_attention import fused
+
+    expected = "fused CPU kernels" if fused.available() else "PyTorch modules (the fused kernels could not be built)"
+    assert record["engine"] == expected and f"our engine: {expected}" in done.stdout
 
 
 def test_median_spread_of_rounds():
@@ -70,7 +57,7 @@ def test_median_spread_of_rounds():
     assert median_spread([2.5])["relative_spread"] == 0.0
 
 
-def test_the_next_engines_faithfulness_takes_the_lessons_runs_from_a_record_and_trains_only_its_own(tmp_path):
+def test_faithfulness_can_take_the_lessons_runs_from_another_record_and_train_only_ours(tmp_path):
     from argparse import Namespace
 
     from se_attention.bench import faithfulness_jobs, lesson_runs
@@ -79,10 +66,10 @@ def test_the_next_engines_faithfulness_takes_the_lessons_runs_from_a_record_and_
     runs = [{"pipeline": p, "model": m, "seed": s, "test_acc": [50.0] * 5, "code_digest": "old"}
             for p in ("lesson", "ours") for m in ("cnn", "se") for s in (0, 1, 2)]
     record.write_text(json.dumps({"epochs": 5, "runs": runs}))
-    args = Namespace(reuse=False, out=tmp_path / "next.json", faithfulness=5, seeds=[0, 1, 2], bf16=False,
-                     candidate="next", lesson_runs=record)
+    args = Namespace(reuse=False, out=tmp_path / "new.json", faithfulness=5, seeds=[0, 1, 2], bf16=False,
+                     lesson_runs=record)
     jobs, kept = faithfulness_jobs(args, "new")
-    assert {p for p, _, _ in jobs} == {"next"} and len(jobs) == 6
+    assert {p for p, _, _ in jobs} == {"ours"} and len(jobs) == 6
     assert kept == runs[:6]  # the lesson's, as recorded (their own digest)
     with pytest.raises(ValueError, match=r"faithfulness.json: expected runs of 3 epochs, found 5"):
         lesson_runs(record, 3, [0, 1, 2])
@@ -92,7 +79,6 @@ def test_the_next_engines_faithfulness_takes_the_lessons_runs_from_a_record_and_
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--bf16", "--candidate", "next"], "it takes no --candidate"),
     (["--lesson-runs", "x.json"], "--lesson-runs goes with --faithfulness"),
     (["--device", "cuda", "--bf16"], "no --bf16"),
     (["--processes", "0"], "--processes: expected at least 1, found 0"),
@@ -112,7 +98,7 @@ def test_faithfulness_plans_every_run_and_with_reuse_keeps_only_runs_of_the_same
     from se_attention.bench import faithfulness_jobs
 
     out = tmp_path / "faithfulness.json"
-    args = Namespace(reuse=False, out=out, faithfulness=5, seeds=[0, 1, 2], bf16=False, candidate="ours")
+    args = Namespace(reuse=False, out=out, faithfulness=5, seeds=[0, 1, 2], bf16=False)
     jobs, kept = faithfulness_jobs(args, "abc")
     assert len(jobs) == 12 and not kept
     assert [p for p, _, _ in jobs[:6]] == ["lesson"] * 6  # the long runs start first
@@ -134,7 +120,7 @@ def test_bf16_study_compares_our_engine_in_both_precisions_and_pairs_them_by_see
 
     from se_attention.bench import faithfulness_jobs
 
-    args = Namespace(reuse=False, out=tmp_path / "bf16.json", faithfulness=5, seeds=[0, 1, 2], bf16=True, candidate="ours")
+    args = Namespace(reuse=False, out=tmp_path / "bf16.json", faithfulness=5, seeds=[0, 1, 2], bf16=True)
     jobs, _ = faithfulness_jobs(args, "abc")
     assert sorted({p for p, _, _ in jobs}) == ["ours", "ours-bf16"] and len(jobs) == 12
     assert faithfulness_jobs(Namespace(**{**vars(args), "bf16": False}), "abc")[0][0][0] == "lesson"

@@ -67,22 +67,17 @@ def test_fleet_trains_every_pending_run_at_once_and_exports_them(tmp_path):
     assert after.returncode == 0 and "nothing to train" in after.stdout, after.stdout + after.stderr
 
 
-def test_fleet_refuses_to_resume_a_run_on_a_gpu_and_names_its_resume_file(tmp_path, monkeypatch, capsys):
-    # train.py cannot resume on a GPU yet (the saved random-number state is loaded onto it; seen on
-    # an H200): the fleet says so before training, naming the file, rather than let each job fail.
-    stopped, fresh = tmp_path / "runs" / "spatial" / "seed0", tmp_path / "runs" / "spatial" / "seed1"
-    stopped.mkdir(parents=True)
-    (stopped / "resume.pt").write_bytes(b"state after epoch 45")
-    runs = [PendingRun(folder=f, stamp=tmp_path / "stamp.txt", log=tmp_path / "log") for f in (stopped, fresh)]
+def test_fleet_asks_for_each_runs_stamp_so_a_run_of_old_code_trains_again(tmp_path, monkeypatch):
+    # A run whose files exist but whose training code changed is pending; asked for its metrics alone,
+    # Snakemake finds them there and trains nothing (seen when train.py changed engine).
+    runs = [PendingRun(folder=tmp_path / "runs" / "se" / f"seed{k}", stamp=tmp_path / "train_se-0123456789abcdef.txt",
+                       log=tmp_path / f"log{k}") for k in (0, 1)]
+    asked = []
     monkeypatch.setattr(fleet_module, "pending_runs", lambda extra: runs)
-    monkeypatch.setattr(fleet_module, "snakemake", lambda *a, **k: pytest.fail("the fleet trained anyway"))
-    monkeypatch.setattr(fleet_module, "cuda_available", lambda: True)
-    assert fleet_module.main([]) == 2
-    err = capsys.readouterr().err
-    assert str(stopped / "resume.pt") in err and "seed1" not in err and "Delete these files" in err
-    # On a CPU the same run resumes as always: the guard lets it through.
-    monkeypatch.setattr(fleet_module, "cuda_available", lambda: False)
-    assert fleet_module.unresumable(runs) == []
+    monkeypatch.setattr(fleet_module, "snakemake", lambda args, **k: asked.append(args) or subprocess.CompletedProcess(args, 0))
+    assert fleet_module.main(["--", "--configfile", "config/zoo.yaml"]) == 0
+    assert asked == [["--cores", "2", "--keep-going", str(runs[0].stamp), str(runs[0].folder / "metrics.json"),
+                      str(runs[1].folder / "metrics.json"), "--configfile", "config/zoo.yaml"]]
 
 
 # ------------------------------------------------------------------------------------- import refuses

@@ -179,56 +179,33 @@ def test_per_class_accuracy_from_confusion():
     np.testing.assert_allclose(figures.per_class_accuracy(np.pad(cm, ((0, 8), (0, 8))))[:2], [80.0, 90.0])
 
 
-def test_next_engine_table_reads_its_own_record_and_refuses_another(tmp_path):
-    assert "has not been measured" in tables.next_engine_markdown(tmp_path, "en")
-    assert "还没有测量下一代引擎" in tables.next_engine_markdown(tmp_path, "zh")
-    phases = {"data": 1.0, "forward": 2.0, "backward": 3.0, "optimizer": 0.5}
-    spread = {"median": 2.5, "q1": 2.4, "q3": 2.6, "relative_spread": 0.08, "rounds": 24}
-    record = {"threads": 2, "steps": 240, "sgemm_gflops": 100.0, "data": "CIFAR-10", "device": "test CPU",
-              "baseline": "lesson", "candidate": "next", "speedup": 2.5, "trustworthy": True,
-              "se_cnn_step_ratio": {"median": 1.02, "q1": 1.0, "q3": 1.05},
-              "models": {m: {"lesson": {"images_per_second": 400.0, "phases_ms": phases, "peak_rss_mb": 900},
-                             "next": {"images_per_second": 1000.0, "phases_ms": phases, "peak_rss_mb": 800},
-                             "ratio": 2.5, "ratio_spread": spread, "roof_images_per_second": 2000.0}
-                         for m in ("cnn", "se")}}
+def test_faithfulness_with_the_lessons_runs_from_an_earlier_record_names_it_and_the_engine_before(tmp_path):
     (tmp_path / "performance").mkdir()
-    (tmp_path / "performance" / "next_speed.json").write_text(json.dumps(record))
-    en = tables.next_engine_markdown(tmp_path, "en")
-    assert "| CNN + SE | next engine (fused kernels) | 1000 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
-    assert "**Speed-up: 2.50×**" in en and "an SE step takes 1.020× a CNN step" in en
-    assert "each pipeline in its own process" in en  # a record from before --processes
-    (tmp_path / "performance" / "next_speed.json").write_text(json.dumps({**record, "processes": 4}))
-    assert "each pipeline in 4 processes one after another" in tables.next_engine_markdown(tmp_path, "en")
-    assert "每个流水线先后在 4 个进程中运行" in tables.next_engine_markdown(tmp_path, "zh")
-    assert "下一代引擎（融合内核）" in tables.next_engine_markdown(tmp_path, "zh")
-    assert "accuracy has not been recorded" in en
-    faith = {"epochs": 5, "cpu_model": "test CPU", "lesson_runs_from": "faithfulness.json",
-             "runs": [{"pipeline": p, "model": m, "seed": s, "test_acc": [50.0 + s] * 4 + [60.0 + s + (p == "next")]}
-                      for p in ("lesson", "next") for m in ("cnn", "se") for s in (0, 1, 2)]}
-    (tmp_path / "performance" / "next_faithfulness.json").write_text(json.dumps(faith))
-    en = tables.next_engine_markdown(tmp_path, "en")
-    assert "| CNN | next engine (fused kernels) | 51.00, 51.00, 51.00, 51.00, 62.00 |" in en.replace("\xa0", " ")
-    assert "next minus the lesson's" in en and "CNN +1.00 ± 0.82" in en and "taken from faithfulness.json" in en
-    assert "For comparison" not in en  # no record of ours beside it
+    faith = {"epochs": 5, "cpu_model": "test CPU", "lesson_runs_from": "faithfulness_previous_engine.json",
+             "runs": [{"pipeline": p, "model": m, "seed": s, "test_acc": [50.0 + s] * 4 + [60.0 + s + (p == "ours")]}
+                      for p in ("lesson", "ours") for m in ("cnn", "se") for s in (0, 1, 2)]}
+    (tmp_path / "performance" / "faithfulness.json").write_text(json.dumps(faith))
+    en = tables.performance_markdown(tmp_path, "en")
+    assert "| CNN | ours (fused kernels) | 51.00, 51.00, 51.00, 51.00, 62.00 |" in en.replace("\xa0", " ")
+    assert "ours minus the lesson's" in en and "CNN +1.00 ± 0.82" in en
+    source = tables.literal("faithfulness_previous_engine.json")  # in prose, escaped against Markdown's emphasis
+    assert f"taken from {source} as recorded there" in en
+    assert "For comparison" not in en  # the earlier record is not there
     lesson = [r for r in faith["runs"] if r["pipeline"] == "lesson"]
-    ours = {"epochs": 5, "runs": lesson + [{**r, "pipeline": "ours", "test_acc": [62.0 + r["seed"]]} for r in lesson]}
-    (tmp_path / "performance" / "faithfulness.json").write_text(json.dumps(ours))
-    en = tables.next_engine_markdown(tmp_path, "en")
-    assert "For comparison, the engine it would replace, from the runs of the same seeds in faithfulness.json: ours " \
-           "minus the lesson's CNN +2.00 ± 0.82; CNN + SE +2.00 ± 0.82 points." in en
-    assert "作为对照" in tables.next_engine_markdown(tmp_path, "zh")
-    (tmp_path / "performance" / "next_faithfulness.json").write_text(json.dumps({**faith,
-                                                                               "lesson_runs_from": "../x.json"}))
-    with pytest.raises(ValueError, match=r"next_faithfulness.json: expected lesson_runs_from to name a file beside "
+    before = {"epochs": 5, "runs": lesson + [{**r, "pipeline": "ours", "test_acc": [62.0 + r["seed"]]} for r in lesson]}
+    (tmp_path / "performance" / "faithfulness_previous_engine.json").write_text(json.dumps(before))
+    en = tables.performance_markdown(tmp_path, "en")
+    assert "For comparison, the engine before the fused kernels, from its runs of the same seeds in " \
+           f"{source}: it minus the lesson's CNN +2.00 ± 0.82; CNN + SE +2.00 ± 0.82 points." in en
+    assert "作为对照" in tables.performance_markdown(tmp_path, "zh")
+    (tmp_path / "performance" / "faithfulness.json").write_text(json.dumps({**faith, "lesson_runs_from": "../x.json"}))
+    with pytest.raises(ValueError, match=r"faithfulness.json: expected lesson_runs_from to name a JSON file beside "
                                          r"it, found '../x.json'"):
-        tables.next_engine_markdown(tmp_path, "en")
-    (tmp_path / "performance" / "next_faithfulness.json").write_text(json.dumps({**faith, "lesson_runs_from": None}))
-    both = tables.next_engine_markdown(tmp_path, "en")
-    assert "The lesson's pipeline and the next engine trained 5 epochs" in both and "None" not in both
-    (tmp_path / "performance" / "next_speed.json").write_text(json.dumps({**record, "candidate": "ours"}))
-    with pytest.raises(ValueError, match=r"next_speed.json: expected a record of the lesson's pipeline against next, "
-                                         r"found lesson against ours"):
-        tables.next_engine_markdown(tmp_path, "en")
+        tables.performance_markdown(tmp_path, "en")
+    assert "--lesson-runs results/paper/performance/faithfulness_previous_engine.json`" in en  # a code span: no escapes
+    (tmp_path / "performance" / "faithfulness.json").write_text(json.dumps({**faith, "lesson_runs_from": None}))
+    both = tables.performance_markdown(tmp_path, "en")
+    assert "Both pipelines trained 5 epochs" in both and "None" not in both and "taken from" not in both
 
 
 def test_gpu_table_reads_its_own_record_explains_the_phases_and_refuses_a_cpu_record(tmp_path):
@@ -247,8 +224,15 @@ def test_gpu_table_reads_its_own_record_explains_the_phases_and_refuses_a_cpu_re
     (tmp_path / "performance").mkdir()
     (tmp_path / "performance" / "gpu_speed.json").write_text(json.dumps(record))
     en = tables.gpu_markdown(tmp_path, "en")
-    assert "| CNN | ours (batched tensors) | 7000 | 5.0 / 1.5 / 1.5 / 1.0 | 150 |" in en
-    assert "spends 47.0 of its 52.0 ms per CNN step" in en and "ours makes it on the GPU in 5.0 ms" in en
+    assert "| CNN | ours (fused kernels) | 7000 | 5.0 / 1.5 / 1.5 / 1.0 | 150 |" in en
+    # A record without an engine is of the engine before the kernels, which made its batches on the GPU.
+    assert "spends 47.0 of its 52.0 ms per CNN step" in en
+    assert "ours (this record is of the engine before the fused kernels, which made it module by module on the GPU) " \
+           "made it in 5.0 ms" in en
+    (tmp_path / "performance" / "gpu_speed.json").write_text(json.dumps({**record, "engine": "fused CPU kernels"}))
+    assert "ours makes it with its CPU kernel and sends it without waiting in 5.0 ms" in tables.gpu_markdown(tmp_path, "en")
+    assert "用它的 CPU 内核制作批次" in tables.gpu_markdown(tmp_path, "zh")
+    (tmp_path / "performance" / "gpu_speed.json").write_text(json.dumps(record))
     # 64 images in 4 ms is 16,000 images/s: 1 % of a roof of 1.6 M images/s.
     assert "take 4.0 ms, a rate of about 1.0 %" in en and "an SE step takes 1.70× a CNN step" in en
     # Rough rounds are said once, in the speed-up's own words.
@@ -270,7 +254,7 @@ def test_performance_table_reads_the_benchmark_record(tmp_path):
     (tmp_path / "performance").mkdir()
     (tmp_path / "performance" / "speed.json").write_text(json.dumps(record))
     en = tables.performance_markdown(tmp_path, "en")
-    assert "| CNN + SE | ours (batched tensors) | 1001 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
+    assert "| CNN + SE | ours (fused kernels) | 1001 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
     assert "**Speed-up: 2.50×**" in en and "No faithfulness run has been recorded" in en
     # Rounds that disagree: no bold headline, a rounded figure that says why it is rough.
     (tmp_path / "performance" / "speed.json").write_text(json.dumps({**record, "trustworthy": False}))
@@ -301,7 +285,7 @@ def test_faithfulness_over_seeds_gives_mean_std_and_judges_the_difference_by_its
     _write_faithfulness(tmp_path, {("cnn", "lesson"): [59.0, 60.0, 61.0], ("cnn", "ours"): [60.0, 61.0, 62.0],
                                    ("se", "lesson"): [59.5, 60.0, 60.5], ("se", "ours"): [64.5, 65.0, 65.5]})
     en = tables.performance_markdown(tmp_path, "en")
-    assert "| CNN | ours (batched tensors) | 50.00, 61.00 | 60.00 (0), 61.00 (1), 62.00 (2) | 61.00\u00a0±\u00a01.00 |" in en
+    assert "| CNN | ours (fused kernels) | 50.00, 61.00 | 60.00 (0), 61.00 (1), 62.00 (2) | 61.00\u00a0±\u00a01.00 |" in en
     assert "CNN +1.00 ± 0.82; CNN + SE +5.00 ± 0.41 points" in en
     assert "with each of the seeds 0, 1, 2" in en and "--seeds 0 1 2" in en
     assert "CNN + SE: the difference exceeds twice its standard error" in en

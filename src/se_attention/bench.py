@@ -3,16 +3,16 @@
     python -m se_attention.bench --data data/paper/cifar10.npz --threads 2 --out results/paper/performance/speed.json
     python -m se_attention.bench --data data/paper/cifar10.npz --faithfulness 5 --seeds 0 1 2 \
         --out results/paper/performance/faithfulness.json
-    python -m se_attention.bench --data data/paper/cifar10.npz --threads 2 --candidate next       # the next engine
     python -m se_attention.bench --bf16 ... --out results/paper/performance/bf16_speed.json      # opt-in study
     python -m se_attention.bench --bf16 --faithfulness 5 ... --out results/paper/performance/bf16_accuracy.json
     python -m se_attention.bench --device cuda --threads 1 --out results/paper/performance/gpu_speed.json   # on a GPU
-    python -m se_attention.bench --device cuda --threads 1 --candidate next   # the next engine on a GPU
 
 The lesson's pipeline is reproduced as written: PIL images in memory, torchvision transforms
 (RandomCrop, flip, ColorJitter, RandomRotation, ToTensor, Normalize) in a DataLoader with batch
 64 and no workers. Ours is the training engine's own code (train.py): the uint8 set in one tensor,
-augmented a batch at a time, channels_last, fused Adam, freed memory reused (keep_freed_memory).
+each batch augmented and normalised by one kernel, the conv blocks and SE gates trained through
+the fused kernels of se_attention.fused (module by module where they cannot be built; the record
+says which), channels_last, fused Adam, freed memory reused (keep_freed_memory).
 Both train the same model for the same number of steps, each (pipeline, model) in its own process
 (so peak memory is its own), the four taking turns in short rounds so that a slow spell of a
 shared machine falls on all of them; the rounds are shared among a few generations of processes
@@ -31,8 +31,8 @@ told --emulated-bf16. With --faithfulness both precisions train from the same se
 initial weights, batches and augmentation), so their accuracies pair by seed.
 
 With --device cuda both pipelines train on the GPU, as a learner with one would run them: the
-lesson's batches are made by PIL on the CPU and copied over, ours are made on the GPU, and the
-next engine's by its CPU kernel and sent from pinned memory without waiting. Each phase
+lesson's batches are made by PIL on the CPU and copied over, ours by the CPU kernel and sent
+from pinned memory without waiting. Each phase
 is timed after a synchronisation (a GPU runs asynchronously; without it a phase's time lands in
 the next one that waits), and the roof is the GPU's fp32 matrix product.
 """
@@ -55,13 +55,12 @@ import torch.nn.functional as F
 
 from .cnn import build_model, multiply_adds
 from .provenance import cpu_isa, cpu_model, device_description, native_bf16
-from .train import Split, epoch_batches, evaluate, keep_freed_memory, make_optimizer, train_step
+from .train import Split, epoch_batches, evaluate, keep_freed_memory, make_optimizer, prepare_engine, train_step
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 MODELS = ("cnn", "se")
 BF16 = "ours-bf16"  # our engine under bf16 autocast: the opt-in --bf16 study
-NEXT = "next"  # our engine with the fused conv-block kernel (se_attention.fused), not yet the paper's
-PIPELINES = ("lesson", "ours", BF16, NEXT)
+PIPELINES = ("lesson", "ours", BF16)
 
 
 def load_images(data: Path | None, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -101,15 +100,15 @@ def on_device(batches, device: torch.device):
         yield x.to(device), y.to(device)
 
 
-def our_batches(x: np.ndarray, y: np.ndarray, seed: int, batches=epoch_batches, device=torch.device("cpu")):
-    """The training engine's own batches (train.epoch_batches, or the next engine's), epoch after epoch."""
+def our_batches(x: np.ndarray, y: np.ndarray, seed: int, kernel: bool, device=torch.device("cpu")):
+    """The training engine's own batches (train.epoch_batches: made on the CPU, sent to ``device``), epoch
+    after epoch."""
     from .augment import AugmentConfig
 
-    split = Split(torch.from_numpy(x).permute(0, 3, 1, 2).to(device),
-                  torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device))
-    g = torch.Generator(device=device).manual_seed(seed)
+    split = Split(torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(np.asarray(y, dtype=np.int64)))
+    g = torch.Generator().manual_seed(seed)
     while True:
-        yield from batches(split, AugmentConfig(), MEAN, STD, 64, g)
+        yield from epoch_batches(split, AugmentConfig(), MEAN, STD, 64, g, device, kernel)
 
 
 def run_in_bf16(model: torch.nn.Module) -> torch.nn.Module:
@@ -133,27 +132,20 @@ def setup(pipeline: str, model_name: str, x: np.ndarray, y: np.ndarray, seed: in
           device: torch.device = torch.device("cpu")):
     """Model, optimizer and endless batches of one pipeline, with the lesson's Adam 1e-3.
 
-    The lesson's pipeline runs as written; ours as train.py runs it (channels_last weights,
-    fused Adam, freed memory kept), in bf16 autocast for the pipeline ``ours-bf16``, with the fused
-    conv-block kernel for the pipeline ``next``.
+    The lesson's pipeline runs as written; ours as train.py runs it (the fused kernels where they can
+    be built, channels_last weights, fused Adam, freed memory kept), in bf16 autocast for the pipeline
+    ``ours-bf16`` (where the conv blocks train module by module: the kernels are fp32).
     """
     torch.manual_seed(seed)
     model = build_model(model_name).to(device)
-    if pipeline in ("ours", BF16, NEXT):
+    if pipeline in ("ours", BF16):
         keep_freed_memory()
         model = model.to(memory_format=torch.channels_last)
+        kernel, _ = prepare_engine(model, device)
         optimizer = make_optimizer(model, 1e-3)
         if pipeline == BF16:
             run_in_bf16(model)
-        if pipeline == NEXT:
-            from functools import partial
-
-            from . import fused
-
-            # Its batches are made on the CPU (the images and the generator stay there) and sent to the device.
-            return fused.accelerate(model), optimizer, our_batches(x, y, seed, partial(fused.epoch_batches,
-                                                                                        device=device))
-        return model, optimizer, our_batches(x, y, seed, device=device)
+        return model, optimizer, our_batches(x, y, seed, kernel, device)
     return model, torch.optim.Adam(model.parameters(), lr=1e-3), on_device(lesson_batches(x, y, seed), device)
 
 
@@ -254,9 +246,8 @@ def child_command(args: argparse.Namespace, pipeline: str, model: str, seed: int
 
 
 def compared(args: argparse.Namespace) -> tuple[str, str]:
-    """The (baseline, candidate) pipelines: the lesson's against ours (or --candidate next), or with --bf16
-    ours against ours in bf16."""
-    return ("ours", BF16) if args.bf16 else ("lesson", args.candidate)
+    """The (baseline, candidate) pipelines: the lesson's against ours, or with --bf16 ours against ours in bf16."""
+    return ("ours", BF16) if args.bf16 else ("lesson", "ours")
 
 TOO_WIDE = 0.10  # an interquartile range over 10 % of the median: the machine was too busy to trust
 
@@ -356,7 +347,7 @@ def benchmark(args: argparse.Namespace) -> dict:
     record = {"threads": args.threads, "steps": args.steps, "round_steps": args.round, "device_type": args.device,
               "processes": process_generations(args),
               "data": "CIFAR-10" if args.data else "random images", "baseline": base, "candidate": cand,
-              "device": device_description(torch.device(args.device)), "cpu_model": cpu_model(), "cpu_isa": cpu_isa(),
+              "engine": args.engine, "device": device_description(torch.device(args.device)), "cpu_model": cpu_model(), "cpu_isa": cpu_isa(),
               "native_bf16": native_bf16(),
               "sgemm_gflops": statistics.median(sgemm), "sgemm_spread": median_spread(sgemm), "models": {}}
     for model in MODELS:
@@ -391,6 +382,7 @@ def print_record(record: dict) -> None:
           f"(median of {record['sgemm_spread']['rounds']} rounds)")
     print(f"threads {record['threads']}, data {record['data']}, {record['steps']} timed steps of batch 64 "
           f"per pipeline and model, in rounds of {record['round_steps']}, in {record['processes']} processes each")
+    print(f"our engine: {record['engine']}")
     for model, m in record["models"].items():
         for name in (base, cand):
             r = m[name]
@@ -456,12 +448,7 @@ def run_faithfulness(args: argparse.Namespace) -> int:
         return 2
     from .stamps import code_digest
 
-    digest = code_digest("bench", extra_modules=["se"])  # SEBlock is loaded by name
-    if args.candidate == NEXT and not args.bf16:
-        from .fused import sources_digest
-
-        # The next engine's numbers come from its C++ too, which no Python digest covers.
-        digest = f"{digest}-{sources_digest()}"
+    digest = code_digest("bench", extra_modules=["se"])  # SEBlock is loaded by name; the C++ kernels are in it
     try:  # a missing, unreadable or incomplete record is a ValueError (atomic.UnreadableFile) that names the file
         jobs, results = faithfulness_jobs(args, digest)
     except (ValueError, OSError) as e:
@@ -496,7 +483,7 @@ def run_faithfulness(args: argparse.Namespace) -> int:
 
         atomic.write_json(args.out, {"epochs": args.faithfulness, "seeds": sorted(args.seeds),
                                      "pipelines": list(compared(args)), "cpu_model": cpu_model(), "cpu_isa": cpu_isa(),
-                                     "native_bf16": native_bf16(), "threads_per_run": 1,
+                                     "native_bf16": native_bf16(), "threads_per_run": 1, "engine": args.engine,
                                      "lesson_runs_from": args.lesson_runs.name if args.lesson_runs else None,
                                      "runs": results})
     return 0
@@ -528,9 +515,6 @@ def main(argv: list[str] | None = None) -> int:
                         "the lesson's pipeline with ours (speed, or with --faithfulness accuracy)")
     p.add_argument("--emulated-bf16", action="store_true",
                    help="with --bf16: run even where the CPU has neither AMX nor AVX-512 BF16 (emulated bf16)")
-    p.add_argument("--candidate", choices=("ours", NEXT), default="ours",
-                   help="the engine measured against the lesson's pipeline: ours (train.py's, the paper's) or "
-                        "next (ours with the fused conv-block kernel of se_attention.fused; builds it first)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                    help="where both pipelines train: cpu, or cuda (a GPU; timing only, our engine against the "
                         "lesson's pipeline)")
@@ -544,15 +528,13 @@ def main(argv: list[str] | None = None) -> int:
             measure(*args.child, args.data, args.threads, args.device)
         return 0
     if args.device == "cuda" and not args.child and (args.bf16 or args.faithfulness):
-        p.error("--device cuda times our engine (or --candidate next) against the lesson's pipeline: no --bf16 "
+        p.error("--device cuda times our engine against the lesson's pipeline: no --bf16 "
                 "(a CPU study), no --faithfulness")
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda: torch sees no CUDA device here", file=sys.stderr)
         return 2
     if args.processes < 1:
         p.error(f"--processes: expected at least 1, found {args.processes}")
-    if args.bf16 and args.candidate != "ours":
-        p.error("--bf16 compares our engine with itself in bf16; it takes no --candidate")
     if args.lesson_runs and (not args.faithfulness or args.bf16):
         p.error("--lesson-runs goes with --faithfulness against the lesson's pipeline (not --bf16)")
     if args.bf16 and not native_bf16() and not args.emulated_bf16:
@@ -560,14 +542,11 @@ def main(argv: list[str] | None = None) -> int:
               "would be emulated and its speed would say nothing about bf16 hardware; run it on such a CPU, "
               "or pass --emulated-bf16 to measure anyway (the record says it was emulated)", file=sys.stderr)
         return 2
-    if args.candidate == NEXT and not args.bf16:
-        from . import fused
+    from . import fused
 
-        try:
-            fused.kernel()  # built once here, before the children load it from the cache
-        except fused.KernelUnavailable as e:
-            print(f"error: --candidate next: {e}", file=sys.stderr)
-            return 2
+    # Built once here, before the children load it from the cache; where it cannot be built, ours trains
+    # module by module, as train.py would here, and the record says so.
+    args.engine = "fused CPU kernels" if fused.available() else "PyTorch modules (the fused kernels could not be built)"
     if args.faithfulness:
         args.seeds = args.seeds or [args.seed]
         return run_faithfulness(args)

@@ -65,23 +65,14 @@ def pending_runs(extra: list[str]) -> list[PendingRun]:
     return runs
 
 
-def cuda_available() -> bool:
-    import torch
+def targets(runs: list[PendingRun]) -> list[str]:
+    """What the fleet asks Snakemake for: each run's metrics and its training stamp.
 
-    return torch.cuda.is_available()
-
-
-def unresumable(runs: list[PendingRun]) -> list[Path]:
-    """The resume.pt of pending runs that would resume on a GPU, which train.py cannot do yet.
-
-    train.py loads resume.pt with map_location set to the device, which puts the saved random-number
-    states on the GPU, and torch sets a generator only from a CPU tensor ("RNG state must be a
-    torch.ByteTensor"). Fixing it changes train.py, so every committed run's code stamp: it comes
-    with the next engine, whose adoption retrains every run anyway. Until then, say so before
-    training rather than let every resumed job fail with torch's words.
+    The stamp too: a run whose files exist but whose code stamp changed (new training code) is pending,
+    yet asked for its metrics alone, Snakemake finds the file there and trains nothing. Asked for the
+    stamp as well, it writes the new stamp, and the run, whose input that is, trains again.
     """
-    partial = [run.folder / "resume.pt" for run in runs if (run.folder / "resume.pt").exists()]
-    return partial if partial and cuda_available() else []
+    return sorted({str(r.stamp) for r in runs}) + [str(r.folder / "metrics.json") for r in runs]
 
 
 # ------------------------------------------------------------------------------------ export, import
@@ -219,17 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     if not runs:
         print("nothing to train: every run of this configuration is current")
         return 0
-    stuck = unresumable(runs)
-    if stuck:
-        print(f"error: {len(stuck)} pending run(s) stopped part-way and would resume on this GPU, which this "
-              "engine cannot do yet (train.py puts the saved random-number state on the GPU and torch refuses it; "
-              "the fix changes every run's code stamp and comes with the next engine). Delete these files to "
-              "train those runs afresh: " + ", ".join(map(str, stuck)), file=sys.stderr)
-        return 2
     print(f"training {len(runs)} runs at once: " + ", ".join(str(r.folder) for r in runs), flush=True)
     cores = args.cores or len(runs)
     t0 = time.perf_counter()
-    done = snakemake(["--cores", str(cores), "--keep-going", *(str(r.folder / "metrics.json") for r in runs), *extra])
+    done = snakemake(["--cores", str(cores), "--keep-going", *targets(runs), *extra])
     wall = time.perf_counter() - t0
     total = 0.0
     for run in runs:

@@ -16,7 +16,7 @@ def figure_names(models: list[str]) -> list[str]:
 
 
 def table_names(models: list[str]) -> list[str]:
-    names = ["metrics", "seeds", "architecture", "data", "recipe", "cost", "performance", "bf16", "next_engine", "gpu",
+    names = ["metrics", "seeds", "architecture", "data", "recipe", "cost", "performance", "bf16", "gpu",
              "schedule", "look_seed_band", "look_epoch_curves", "look_per_class"]
     if {"cnn", "se"} <= set(models):
         names += ["fact_se_params", "fact_gap", "fact_time", "fact_se_step", "gap", "verdict", "literature"]

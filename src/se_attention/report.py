@@ -18,7 +18,7 @@ from .stats import (gap_statistics, gate_activation_correlation, paired_final_ac
                     specificity, summarize)
 from .tables import (SENET_CIFAR10_ERROR, SENET_CITATION, architecture_markdown, bf16_markdown, cost_markdown,
                      data_markdown, facts_markdown, gap_markdown, gap_verdict, gate_activation_markdown, gpu_markdown,
-                     literature_markdown, look_markdown, metrics_markdown, next_engine_markdown, performance_markdown,
+                     literature_markdown, look_markdown, metrics_markdown, performance_markdown,
                      recipe_markdown, schedule_markdown, se_step_fact, seeds_markdown, specificity_markdown)
 
 
@@ -53,7 +53,6 @@ def write_reports(run_dir: Path, models: list[str], seeds: list[int], langs: lis
             "cost.md": cost_markdown(summary, recipe["model"], lang),
             "performance.md": performance_markdown(run_dir, lang),
             "bf16.md": bf16_markdown(run_dir, lang),
-            "next_engine.md": next_engine_markdown(run_dir, lang),
             "gpu.md": gpu_markdown(run_dir, lang),
             "schedule.md": schedule_markdown(schedule, lang),
             **look_markdown(histories, probes, seeds[0], lang),

@@ -319,30 +319,6 @@ def median_ratios(b: dict, t: Words, sep: str = "; ") -> tuple[str, int]:
     return text, next(iter(spread.values()))["rounds"]
 
 
-def next_engine_markdown(run_dir: Path, lang: str) -> str:
-    """The next engine (python -m se_attention.bench --candidate next) against the lesson's pipeline, if recorded."""
-    t = Words(lang, "report")
-    speed = run_dir / "performance" / "next_speed.json"
-    if not speed.exists():
-        return t["no_next"] + "\n"
-    b = atomic.read_json(speed, "the next engine's record of python -m se_attention.bench --candidate next",
-                         ("models", "steps", "threads", "data", "device", "sgemm_gflops", "speedup", "candidate",
-                          "se_cnn_step_ratio", "trustworthy"))
-    if (b["baseline"], b["candidate"]) != ("lesson", "next"):
-        raise ValueError(f"{speed}: expected a record of the lesson's pipeline against next, "
-                         f"found {b['baseline']} against {b['candidate']}")
-    ratios, rounds = median_ratios(b, t)
-    st = b["se_cnn_step_ratio"]
-    shown = speed_table(b, ("lesson", "next"), t) + "\n" + step_phases(b, ("lesson", "next"), t, "next-steps")
-    return shown + "\n" + t(
-        "next_note", processes=processes_words(b, t), steps=literal(b["steps"]), threads=literal(b["threads"]),
-        data=literal(b["data"]),
-        device=device_words(b["device"], lang), gflops=b["sgemm_gflops"],
-        ratios=ratios, rounds=rounds, step=st["median"], q1=st["q1"], q3=st["q3"],
-        speedup=speedup_words(b, t),
-        trust=t["perf_trusted"] if b["trustworthy"] else t["perf_untrusted"]) + "\n" + next_faithfulness(run_dir, t)
-
-
 def processes_words(b: dict, t: Words) -> str:
     """How many processes measured each pipeline (records from before bench.py's --processes had one)."""
     return t("bench_processes", count=b.get("processes", 1))
@@ -383,33 +359,26 @@ def gpu_markdown(run_dir: Path, lang: str) -> str:
         lesson_data=lesson["data"], lesson_step=sum(lesson.values()), ours_data=ours["data"],
         ours_model=ours_model_ms, roof=100 * 64 / (ours_model_ms / 1000) / cnn["roof_images_per_second"],
         step=st["median"], q1=st["q1"], q3=st["q3"],
+        # Records from before the fused kernels have no engine: then ours made its batches on the GPU.
+        ours_batch=t["gpu_batch_kernel"] if "engine" in b else t["gpu_batch_previous"],
         trust=t["perf_trusted"] if b["trustworthy"] else "") + "\n"  # a rough speed-up already says why
 
 
-def next_faithfulness(run_dir: Path, t: Words) -> str:
-    """The next engine's accuracy after a few epochs beside the lesson's pipeline's, if recorded."""
-    path = run_dir / "performance" / "next_faithfulness.json"
-    if not path.exists():
-        return "\n" + t["no_next_faith"] + "\n"
-    f = atomic.read_json(path, "the next engine's faithfulness record of python -m se_attention.bench",
-                         ("runs", "epochs", "cpu_model"))
-    if not f.get("lesson_runs_from"):  # both pipelines trained for this record: the usual note says so
-        return "\n" + faithfulness_markdown(f["runs"], f["epochs"], t, candidate="next", note="next_faith_note_both",
-                                            cpu=literal(f["cpu_model"])) + "\n"
-    text = faithfulness_markdown(f["runs"], f["epochs"], t, candidate="next", note="next_faith_note",
-                                 source=literal(f["lesson_runs_from"]), cpu=literal(f["cpu_model"]))
-    return "\n" + text + current_engine_beside(run_dir / "performance" / f["lesson_runs_from"], f, t) + "\n"
+def sibling_record(record: Path, name) -> Path:
+    """The record that ``record`` names as the source of its lesson's runs: a plain JSON file name beside it
+    (it is shown in a command on the page, so nothing but letters, digits, ``_``, ``.`` and ``-``)."""
+    if not (isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_.-]+\.json", name)):
+        raise ValueError(f"{record}: expected lesson_runs_from to name a JSON file beside it, found {name!r}")
+    return record.parent / name
 
 
-def current_engine_beside(source: Path, f: dict, t: Words) -> str:
-    """The engine the next one would replace, against the same lesson's runs (from the record they came from).
+def previous_engine_beside(source: Path, f: dict, t: Words) -> str:
+    """The engine before this one, against the same lesson's runs (from the record they were taken from).
 
-    Ours and next make the same batches from a seed, so a difference from the lesson that both show
-    comes from what they share, not from the next engine's kernels. Empty if that record has no runs of ours.
+    Both engines draw the same batches from a seed, so a difference from the lesson that both show comes
+    from what they share, not from the fused kernels. Empty if that record is not there or has no runs
+    of its engine.
     """
-    if source.name != f["lesson_runs_from"]:
-        raise ValueError(f"{source.parent / 'next_faithfulness.json'}: expected lesson_runs_from to name a file "
-                         f"beside it, found {f['lesson_runs_from']!r}")
     if not source.exists():
         return ""
     runs = atomic.read_json(source, "the faithfulness record of python -m se_attention.bench", ("runs",))["runs"]
@@ -420,7 +389,7 @@ def current_engine_beside(source: Path, f: dict, t: Words) -> str:
     if not models:
         return ""
     diffs, _ = differences_from_lesson(final, models, "ours", t)
-    return t["sentence_sep"] + t("next_faith_ours", source=literal(source.name), diffs=t["list_sep"].join(diffs))
+    return t["sentence_sep"] + t("faith_previous", source=literal(source.name), diffs=t["list_sep"].join(diffs))
 
 
 def performance_markdown(run_dir: Path, lang: str) -> str:
@@ -446,7 +415,13 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
         parts.append(t["no_bench"])
     if faith.exists():
         f = atomic.read_json(faith, "the faithfulness record of python -m se_attention.bench", ("runs", "epochs"))
-        parts.append(faithfulness_markdown(f["runs"], f["epochs"], t))
+        if f.get("lesson_runs_from"):  # the lesson's runs came from an earlier record, which is named
+            source = sibling_record(faith, f["lesson_runs_from"])
+            parts.append(faithfulness_markdown(f["runs"], f["epochs"], t, note="faith_note_from",
+                                               source=literal(source.name), source_file=source.name)
+                         + previous_engine_beside(source, f, t))
+        else:
+            parts.append(faithfulness_markdown(f["runs"], f["epochs"], t))
     else:
         parts.append(t["no_faith"])
     return "\n\n".join(parts) + "\n"
@@ -523,7 +498,7 @@ def differences_from_lesson(final: dict, models: list[str], candidate: str, t: W
 
 def faithfulness_markdown(runs: list[dict], epochs: int, t: Words, candidate: str = "ours",
                           note: str = "faith_note", **note_fields) -> str:
-    """Each pipeline's test accuracy over seeds, and the candidate's (ours, or next) minus the lesson's
+    """Each pipeline's test accuracy over seeds, and the candidate's (ours) minus the lesson's
     with its standard error.
 
     The runs of one seed are not a matched pair (each pipeline draws its own data order and
