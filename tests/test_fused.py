@@ -1,4 +1,4 @@
-"""The next engine's fused conv-block kernel (se_attention.fused) against PyTorch's module-by-module block.
+"""The engine's fused kernels (se_attention.fused) against PyTorch's module-by-module block.
 
 The kernel sums BN's statistics in another order, so values agree to float rounding, not bit for bit:
 each comparison allows a few units in the last place of the largest value it compares.

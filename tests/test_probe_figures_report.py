@@ -398,10 +398,10 @@ def test_the_step_chart_draws_each_phase_to_scale_with_ids_of_its_own():
 
     slow = {"data": 60.0, "forward": 40.0, "backward": 40.0, "optimizer": 10.0}  # 150 ms
     fast = {"data": 3.0, "forward": 15.0, "backward": 30.0, "optimizer": 2.0}  # 50 ms
-    record = {"models": {"cnn": {"lesson": {"phases_ms": slow}, "next": {"phases_ms": fast}}}}
+    record = {"models": {"cnn": {"lesson": {"phases_ms": slow}, "ours": {"phases_ms": fast}}}}
     for lang in ("en", "zh"):
         t = Words(lang, "report")
-        html = charts.step_phases(record, ("lesson", "next"), t, "test-steps")
+        html = charts.step_phases(record, ("lesson", "ours"), t, "test-steps")
         svg = ET.fromstring(html.split("\n", 1)[1].rsplit("</div>", 1)[0])
         ns = "{http://www.w3.org/2000/svg}"
         assert svg.get("aria-labelledby") == "test-steps-title test-steps-desc"

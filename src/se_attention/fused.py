@@ -1,31 +1,26 @@
-"""The next training engine: fused CPU kernels for what the convolutions leave of a training step.
+"""The training engine's fused CPU kernels: what the convolutions leave of a training step.
 
 * ``accelerate(model)`` trains each conv block's BN -> ReLU -> max pool (-> squeeze) through one
   kernel (``csrc/bn_relu_pool.cpp``), an SE block's excitation and rescaling through another
   (``csrc/se_gate.cpp``), and the weight gradient of the convs with 16 or more input channels as
   matrix products (``csrc/conv_weight_grad.cpp``); the weights, their names and the eval path do not
-  change.
-* ``epoch_batches`` is train.epoch_batches with the whole augmentation and normalisation of a batch
-  as one kernel (``csrc/color_jitter.cpp``), drawing the same random numbers from the generator in the
-  same order: the same crops, flips and rotations, and the jitter's values to float rounding. For a
-  GPU the batch is made on the CPU all the same and sent without the host waiting for it.
+  change. Dropout's mask is drawn from uniform numbers (``uniform_dropout``).
+* ``augmented_batch`` makes a whole augmented, normalised batch in one kernel
+  (``csrc/color_jitter.cpp``), drawing its random numbers with augment.py's own draw functions, in
+  augment's order: the same crops, flips and rotations as the module-by-module path, and the jitter's
+  values to float rounding. train.epoch_batches calls it, and ``sent`` hands each batch to a GPU
+  without the host waiting.
 
-Opt-in and measured, not yet the paper's engine. The benchmark measures it as the pipeline ``next``
-(``python -m se_attention.bench --candidate next``). Training code does not import this module, so the
-committed runs keep their code stamps; making it the engine is one line in train.py plus retraining
-every run, since the statistics are summed in another order and the numbers then match PyTorch's to
-float rounding, not bit for bit.
+BN's statistics and the contrast mean are summed in another order than PyTorch's, so a step matches
+the module-by-module block to float rounding, not bit for bit (tests/test_fused.py). On a GPU the
+blocks train module by module (the kernels are CPU code), the batches still come from the CPU kernel,
+and a training step never reads a device value on the host (tests/test_fused.py checks the ops it
+dispatches), so the CPU makes the next batch while the device trains on this one.
 
-On a GPU the blocks train module by module (the kernels are CPU code) and the batches still come
-from the CPU kernel. Making a batch, the forward and backward passes and Adam's update then never
-read a device value on the host (tests/test_fused.py checks the ops a step dispatches), so the CPU
-makes the next batch while the device trains on this one. Module by module on the device, the
-augmentation took 5 ms a batch on an H200 (results/paper/performance/gpu_speed.json), more than the
-rest of the step, and copied six constants to the device in every batch, each copy a wait.
-
-The kernel is compiled on first use for the CPU it runs on (torch.utils.cpp_extension, a C++
-compiler and ninja) and cached per CPU model, instruction set, torch version and source. Where it
-cannot be built, or on a GPU, or in bf16, a block trains module by module as before.
+The kernels are compiled on first use for the CPU they run on (torch.utils.cpp_extension, a C++
+compiler and ninja) and cached per CPU model, instruction set, torch version and source. Where they
+cannot be built (KernelUnavailable), train.prepare_engine trains module by module with the same draws.
+The C++ sources are part of every training step's code stamp (stamps.MODULE_FOLDERS).
 """
 
 from __future__ import annotations

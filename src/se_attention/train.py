@@ -4,9 +4,11 @@
         --data data/paper/cifar10.npz --out results/paper/runs/se/seed0
 
 The loop is the lesson's (Adam, batch 64, cross-entropy, ReduceLROnPlateau stepped once per
-epoch on the monitored loss); only the data path differs: the uint8 set lives in one tensor on
-the device and is augmented a batch at a time (see augment.py). After every epoch the full state
-is saved, so a killed run resumes where it stopped and ends with the same numbers.
+epoch on the monitored loss); only how the work is done differs: the uint8 set lives in one tensor
+in CPU memory, each batch is augmented and normalised by one kernel and sent to the device, and the
+conv blocks train through the fused kernels (se_attention.fused; module by module where they cannot
+be built). After every epoch the full state is saved, so a killed run resumes where it stopped, on
+a CPU or a GPU, and ends with the same numbers.
 """
 
 from __future__ import annotations
