@@ -46,12 +46,35 @@ def test_outputs_and_provenance(tmp_path, prepared, smoke_recipe):
     assert set(prov["versions"]) == {"python", *VERSIONED}  # every package that decides a number
     assert all(isinstance(v, str) and v[0].isdigit() for v in prov["versions"].values()), prov["versions"]
     assert len(prov["code_digest"]) == 16  # the training code that made it (se_attention.stamps)
+    assert prov["engine"] == "fused CPU kernels"  # what trained it
     assert set(prov["git"]) == {"commit", "dirty"}
     history = json.loads((out / "history.json").read_text())
     assert len(history["iter_loss"]) == 200 // 64 + 1  # the last partial batch is a step too
     assert set(history["epochs"][0]) >= {"train_loss", "train_acc", "test_loss", "test_acc", "lr"}
     state = torch.load(out / "model.pt", weights_only=True)
     assert "fc2.weight" in state
+
+
+def test_without_the_kernels_a_run_trains_module_by_module_and_says_so(tmp_path, prepared, smoke_recipe,
+                                                                        monkeypatch, capsys):
+    from se_attention import fused
+
+    def cannot_build(model):
+        raise fused.KernelUnavailable("cannot build bn_relu_pool.cpp: ...Ninja is required")
+
+    monkeypatch.setattr(fused, "accelerate", cannot_build)
+    monkeypatch.setattr(fused, "augmented_batch", lambda *a, **k: pytest.fail("the batch kernel was called"))
+    torch.set_num_threads(1)
+    recipe = short(smoke_recipe, epochs=1)
+    modules = train(recipe, "se", 3, prepared, tmp_path / "modules", CPU, progress=False)
+    assert modules["provenance"]["engine"] == "PyTorch modules (the fused kernels could not be built)"
+    assert "the fused kernels cannot be built here" in capsys.readouterr().err
+    monkeypatch.undo()
+    kernels = train(recipe, "se", 3, prepared, tmp_path / "kernels", CPU, progress=False)
+    # The same draws (batches, dropout masks): the two engines' losses differ by float rounding, grown
+    # over an epoch's steps, not by another course.
+    a, b = (json.loads((tmp_path / d / "history.json").read_text())["iter_loss"] for d in ("modules", "kernels"))
+    assert a != b and max(abs(x - y) for x, y in zip(a, b)) < 1e-3
 
 
 def test_validation_split_drives_the_scheduler(tmp_path, prepared, smoke_recipe):
