@@ -85,6 +85,19 @@ def test_fleet_refuses_to_resume_a_run_on_a_gpu_and_names_its_resume_file(tmp_pa
     assert fleet_module.unresumable(runs) == []
 
 
+def test_fleet_asks_for_each_runs_stamp_so_a_run_of_old_code_trains_again(tmp_path, monkeypatch):
+    # A run whose files exist but whose training code changed is pending; asked for its metrics alone,
+    # Snakemake finds them there and trains nothing.
+    runs = [PendingRun(folder=tmp_path / "runs" / "se" / f"seed{k}", stamp=tmp_path / "train_se-0123456789abcdef.txt",
+                       log=tmp_path / f"log{k}") for k in (0, 1)]
+    asked = []
+    monkeypatch.setattr(fleet_module, "pending_runs", lambda extra: runs)
+    monkeypatch.setattr(fleet_module, "snakemake", lambda args, **k: asked.append(args) or subprocess.CompletedProcess(args, 0))
+    assert fleet_module.main(["--", "--configfile", "config/zoo.yaml"]) == 0
+    assert asked == [["--cores", "2", "--keep-going", str(runs[0].stamp), str(runs[0].folder / "metrics.json"),
+                      str(runs[1].folder / "metrics.json"), "--configfile", "config/zoo.yaml"]]
+
+
 # ------------------------------------------------------------------------------------- import refuses
 
 RUN = "results/x/runs/cnn/seed0"

@@ -84,6 +84,16 @@ def unresumable(runs: list[PendingRun]) -> list[Path]:
     return partial if partial and cuda_available() else []
 
 
+def targets(runs: list[PendingRun]) -> list[str]:
+    """What the fleet asks Snakemake for: each run's metrics and its training stamp.
+
+    The stamp too: a run whose files exist but whose code stamp changed (new training code) is pending,
+    yet asked for its metrics alone, Snakemake finds the file there and trains nothing. Asked for the
+    stamp as well, it writes the new stamp, and the run, whose input that is, trains again.
+    """
+    return sorted({str(r.stamp) for r in runs}) + [str(r.folder / "metrics.json") for r in runs]
+
+
 # ------------------------------------------------------------------------------------ export, import
 
 # What a run's archive may hold, and nothing else: the files the workflow commits for one run.
@@ -229,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training {len(runs)} runs at once: " + ", ".join(str(r.folder) for r in runs), flush=True)
     cores = args.cores or len(runs)
     t0 = time.perf_counter()
-    done = snakemake(["--cores", str(cores), "--keep-going", *(str(r.folder / "metrics.json") for r in runs), *extra])
+    done = snakemake(["--cores", str(cores), "--keep-going", *targets(runs), *extra])
     wall = time.perf_counter() - t0
     total = 0.0
     for run in runs:
