@@ -182,6 +182,7 @@ def test_per_class_accuracy_from_confusion():
 def test_faithfulness_with_the_lessons_runs_from_an_earlier_record_names_it_and_the_engine_before(tmp_path):
     (tmp_path / "performance").mkdir()
     faith = {"epochs": 5, "cpu_model": "test CPU", "lesson_runs_from": "faithfulness_previous_engine.json",
+             "engine": "fused CPU kernels",
              "runs": [{"pipeline": p, "model": m, "seed": s, "test_acc": [50.0 + s] * 4 + [60.0 + s + (p == "ours")]}
                       for p in ("lesson", "ours") for m in ("cnn", "se") for s in (0, 1, 2)]}
     (tmp_path / "performance" / "faithfulness.json").write_text(json.dumps(faith))
@@ -224,7 +225,7 @@ def test_gpu_table_reads_its_own_record_explains_the_phases_and_refuses_a_cpu_re
     (tmp_path / "performance").mkdir()
     (tmp_path / "performance" / "gpu_speed.json").write_text(json.dumps(record))
     en = tables.gpu_markdown(tmp_path, "en")
-    assert "| CNN | ours (fused kernels) | 7000 | 5.0 / 1.5 / 1.5 / 1.0 | 150 |" in en
+    assert "| CNN | ours, before the fused kernels | 7000 | 5.0 / 1.5 / 1.5 / 1.0 | 150 |" in en
     # A record without an engine is of the engine before the kernels, which made its batches on the GPU.
     assert "spends 47.0 of its 52.0 ms per CNN step" in en
     assert "ours (this record is of the engine before the fused kernels, which made it module by module on the GPU) " \
@@ -254,8 +255,13 @@ def test_performance_table_reads_the_benchmark_record(tmp_path):
     (tmp_path / "performance").mkdir()
     (tmp_path / "performance" / "speed.json").write_text(json.dumps(record))
     en = tables.performance_markdown(tmp_path, "en")
-    assert "| CNN + SE | ours (fused kernels) | 1001 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
+    # A record without an engine is of our engine before the fused kernels, and is called so.
+    assert "| CNN + SE | ours, before the fused kernels | 1001 | 50% | 800 | 1.0 / 2.0 / 3.0 / 0.5 |" in en
     assert "**Speed-up: 2.50×**" in en and "No faithfulness run has been recorded" in en
+    (tmp_path / "performance" / "speed.json").write_text(json.dumps({**record, "engine": "fused CPU kernels"}))
+    now = tables.performance_markdown(tmp_path, "en")
+    assert "| CNN + SE | ours (fused kernels) | 1001 |" in now and "CNN + SE · ours (fused kernels)" in now  # table, chart
+    assert "本项目（融合内核）" in tables.performance_markdown(tmp_path, "zh")
     # Rounds that disagree: no bold headline, a rounded figure that says why it is rough.
     (tmp_path / "performance" / "speed.json").write_text(json.dumps({**record, "trustworthy": False}))
     rough = tables.performance_markdown(tmp_path, "en")
@@ -267,7 +273,8 @@ def _write_faithfulness(run_dir, finals: dict, epochs: int = 2) -> None:
     runs = [{"pipeline": p, "model": m, "seed": seed, "test_acc": [50.0, acc]}
             for (m, p), accs in finals.items() for seed, acc in enumerate(accs)]
     (run_dir / "performance").mkdir(exist_ok=True)
-    (run_dir / "performance" / "faithfulness.json").write_text(json.dumps({"epochs": epochs, "runs": runs}))
+    (run_dir / "performance" / "faithfulness.json").write_text(json.dumps({"epochs": epochs, "runs": runs,
+                                                                           "engine": "fused CPU kernels"}))
 
 
 def test_faithfulness_with_one_seed_gives_the_difference_and_says_it_cannot_judge_it(tmp_path):

@@ -16,9 +16,12 @@ BAR_HEIGHT = 16
 SIZE = 13  # px, the charts' text
 
 
-def step_phases(b: dict, pipelines: tuple[str, str], t: Words, chart_id: str) -> str:
-    """A <div> with the bars of record ``b``'s two ``pipelines``, milliseconds per step of batch 64 by phase."""
-    rows = [(f"{t['model'][model]} · {t['pipeline'][name]}", m[name]["phases_ms"])
+def step_phases(b: dict, pipelines: tuple[str, str], t: Words, chart_id: str, labels: dict | None = None) -> str:
+    """A <div> with the bars of record ``b``'s two ``pipelines``, milliseconds per step of batch 64 by phase.
+
+    ``labels`` names the pipelines (default: the catalogue's ``pipeline`` words)."""
+    labels = labels or t["pipeline"]
+    rows = [(f"{t['model'][model]} · {labels[name]}", m[name]["phases_ms"])
             for model, m in b["models"].items() for name in pipelines]
     slowest = max(sum(phases.values()) for _, phases in rows)
     canvas = Canvas(t["chart_title"], t["chart_desc"], id_prefix=f"{chart_id}-")

@@ -294,13 +294,20 @@ def cost_markdown(summary: dict, model_config: dict, lang: str) -> str:
     return table(t["cost_head"], rows)
 
 
+def pipeline_labels(record: dict, t: Words) -> dict:
+    """The pipelines' names for a bench record: a record without ``engine`` is of our engine before the
+    fused kernels (bench.py has recorded the engine since they became ours), and is called so."""
+    return {"lesson": t["pipeline"]["lesson"], "ours": t["pipeline"]["ours" if "engine" in record else "ours_previous"]}
+
+
 def speed_table(b: dict, pipelines: tuple[str, str], t: Words) -> str:
     """Images/s, share of the roof, memory and phases of each model in each of a benchmark's two pipelines."""
+    labels = pipeline_labels(b, t)
     rows = []
     for model, m in b["models"].items():
         for name in pipelines:
             r = m[name]
-            rows.append([t["model"][model], t["pipeline"][name], f"{r['images_per_second']:.0f}",
+            rows.append([t["model"][model], labels[name], f"{r['images_per_second']:.0f}",
                          f"{100 * r['images_per_second'] / m['roof_images_per_second']:.0f}%",
                          f"{r['peak_rss_mb']:.0f}", " / ".join(f"{v:.1f}" for v in r["phases_ms"].values())])
     return table(t["perf_head"], rows)
@@ -343,14 +350,14 @@ def gpu_markdown(run_dir: Path, lang: str) -> str:
     for model, m in b["models"].items():
         for name in ("lesson", "ours"):
             r = m[name]
-            rows.append([t["model"][model], t["pipeline"][name], f"{r['images_per_second']:.0f}",
+            rows.append([t["model"][model], pipeline_labels(b, t)[name], f"{r['images_per_second']:.0f}",
                          " / ".join(f"{v:.1f}" for v in r["phases_ms"].values()), f"{r['peak_gpu_mb']:.0f}"])
     ratios, rounds = median_ratios(b, t, t["list_sep"])
     cnn = b["models"]["cnn"]
     lesson, ours = cnn["lesson"]["phases_ms"], cnn["ours"]["phases_ms"]
     ours_model_ms = sum(v for k, v in ours.items() if k != "data")  # forward, backward, update of a batch of 64
     st = b["se_cnn_step_ratio"]
-    return table(t["gpu_head"], rows) + "\n" + step_phases(b, ("lesson", "ours"), t, "gpu-steps") + "\n" + t(
+    return table(t["gpu_head"], rows) + "\n" + step_phases(b, ("lesson", "ours"), t, "gpu-steps", pipeline_labels(b, t)) + "\n" + t(
         "gpu_note", processes=processes_words(b, t), steps=literal(b["steps"]), threads=literal(b["threads"]),
         data=t["bench_data"][b["data"]] if b["data"] in BENCH_DATA else literal(b["data"]),
         device=literal(b["device"]), cpu=literal(b["cpu_model"]), gflops=b["sgemm_gflops"] / 1000,
@@ -400,7 +407,7 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
     if speed.exists():
         b = atomic.read_json(speed, "the benchmark record of python -m se_attention.bench",
                              ("models", "steps", "threads", "data", "device", "sgemm_gflops", "speedup"))
-        chart = step_phases(b, ("lesson", "ours"), t, "ours-steps")
+        chart = step_phases(b, ("lesson", "ours"), t, "ours-steps", pipeline_labels(b, t))
         parts.append(speed_table(b, ("lesson", "ours"), t) + "\n" + chart + "\n" + t(
             "perf_note", processes=processes_words(b, t), steps=literal(b["steps"]), threads=literal(b["threads"]),
             data=literal(b["data"]),
@@ -418,10 +425,11 @@ def performance_markdown(run_dir: Path, lang: str) -> str:
         if f.get("lesson_runs_from"):  # the lesson's runs came from an earlier record, which is named
             source = sibling_record(faith, f["lesson_runs_from"])
             parts.append(faithfulness_markdown(f["runs"], f["epochs"], t, note="faith_note_from",
-                                               source=literal(source.name), source_file=source.name)
+                                               labels=pipeline_labels(f, t), source=literal(source.name),
+                                               source_file=source.name)
                          + previous_engine_beside(source, f, t))
         else:
-            parts.append(faithfulness_markdown(f["runs"], f["epochs"], t))
+            parts.append(faithfulness_markdown(f["runs"], f["epochs"], t, labels=pipeline_labels(f, t)))
     else:
         parts.append(t["no_faith"])
     return "\n\n".join(parts) + "\n"
@@ -497,7 +505,7 @@ def differences_from_lesson(final: dict, models: list[str], candidate: str, t: W
 
 
 def faithfulness_markdown(runs: list[dict], epochs: int, t: Words, candidate: str = "ours",
-                          note: str = "faith_note", **note_fields) -> str:
+                          note: str = "faith_note", labels: dict | None = None, **note_fields) -> str:
     """Each pipeline's test accuracy over seeds, and the candidate's (ours) minus the lesson's
     with its standard error.
 
@@ -512,7 +520,7 @@ def faithfulness_markdown(runs: list[dict], epochs: int, t: Words, candidate: st
         group = sorted(group, key=lambda r: r["seed"])
         curve = np.mean([r["test_acc"] for r in group], axis=0)
         last = final[model, pipeline]
-        rows.append([t["model"][model], t["pipeline"][pipeline], ", ".join(f"{a:.2f}" for a in curve),
+        rows.append([t["model"][model], (labels or t["pipeline"])[pipeline], ", ".join(f"{a:.2f}" for a in curve),
                      ", ".join(f"{a:.2f} ({literal(r['seed'])})" for a, r in zip(last, group)),
                      mean_std(last)])
     models = [m for m in dict.fromkeys(r["model"] for r in runs) if (m, candidate) in final and (m, "lesson") in final]
