@@ -363,7 +363,7 @@ def benchmark(args: argparse.Namespace) -> dict:
             "roof_images_per_second": statistics.median(sgemm) * 1e9 / flops_per_image,
             "roof_share": median_spread(roof_shares),
         }
-    # SE's cost in the candidate engine: the model's step (forward, backward, update) and the whole step.
+    # SE's cost in our engine: the model's step (forward, backward, update) and the whole step.
     model_phases = ("forward", "backward", "optimizer")
     record["se_cnn_step_ratio"] = median_spread(
         [round_rate(c, model_phases) / round_rate(s, model_phases)
