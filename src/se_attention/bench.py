@@ -1,6 +1,6 @@
 """Training throughput: the lesson's data pipeline against ours, same model, data and threads.
 
-    python -m se_attention.bench --data data/paper/cifar10.npz --threads 2 --out results/paper/performance/speed.json
+    python -m se_attention.bench --data data/paper/cifar10.npz --threads 2 --steps 480 --out results/paper/performance/speed.json
     python -m se_attention.bench --data data/paper/cifar10.npz --faithfulness 5 --seeds 0 1 2 \
         --out results/paper/performance/faithfulness.json
     python -m se_attention.bench --bf16 ... --out results/paper/performance/bf16_speed.json      # opt-in study
