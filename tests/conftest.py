@@ -122,10 +122,19 @@ PAPER_RUNS = len(_PAPER["models"]) * len(_PAPER["seeds"])  # one run per model a
 
 
 def models_using(module: str, *configfiles: str) -> list[str]:
-    """The config's models whose training stamp covers the attention module file ``module``."""
-    from se_attention.attention import stamp_modules
+    """The config's models whose training stamp covers the package module ``module`` (e.g. "se").
 
-    return [m for m in config_models(*configfiles) if module in stamp_modules(m)]
+    Read from the stamp's own module list, as train.smk builds it: the training code's imports
+    plus the model's attention module and its imports. The engine (fused.py) imports se.py for
+    its SE kernel, so every model's training covers se.py; eca.py is ECA's alone.
+    """
+    from se_attention.attention import stamp_modules
+    from se_attention.stamps import modules_of
+
+    def covered(model: str) -> set[str]:
+        return {m for start in ["train", *stamp_modules(model)] for m in modules_of(start)}
+
+    return [m for m in config_models(*configfiles) if module in covered(m)]
 
 
 def copy_worktree(dest: Path) -> Path:

@@ -72,16 +72,14 @@ def test_a_run_refused_by_the_lock_writes_nothing(clone):
 
 
 def test_looking_at_a_change_and_undoing_it_plans_nothing(clone):
-    se = clone / "src" / "se_attention" / "se.py"
-    se.write_text(se.read_text() + "\nEDITED = True\n")
+    eca = clone / "src" / "se_attention" / "eca.py"
+    eca.write_text(eca.read_text() + "\nEDITED = True\n")
     jobs = planned_jobs(clone)
-    # The SE module is the SE models' alone (se, se_after_pool): their runs retrain, the CNN's and
-    # the other modules' do not.
-    se_models = models_using("se")
-    assert "se" in se_models and "cnn" not in se_models
-    assert planned_runs(clone) == {(m, str(s)) for m in se_models for s in (0, 1, 2)}
-    assert jobs["probe"] == len(se_models) and "prepare" not in jobs, jobs  # their seed-0 probes
-    subprocess.run(["git", "checkout", "--", str(se)], cwd=clone, check=True)
+    # The ECA module is the ECA model's alone: its runs retrain, the other models' do not.
+    assert models_using("eca") == ["eca"]
+    assert planned_runs(clone) == {("eca", str(s)) for s in (0, 1, 2)}
+    assert jobs["probe"] == 1 and "prepare" not in jobs, jobs  # its seed-0 probe
+    subprocess.run(["git", "checkout", "--", str(eca)], cwd=clone, check=True)
     assert planned_jobs(clone) == ONLY_THE_SITE
     assert git_status(clone) == ""
 
