@@ -400,7 +400,8 @@ def print_record(record: dict) -> None:
         print("note: this CPU has neither AMX nor AVX-512 BF16: bf16 was emulated (--emulated-bf16)")
     if not record["trustworthy"]:
         print(f"warning: the ratios spread by more than {100 * TOO_WIDE:.0f}% between rounds (other load on "
-              "this machine?): too wide to trust; rerun with more --steps on a quieter machine")
+              "this machine, or processes that run at different speeds): too wide to trust as exact; more --steps "
+              "only adds rounds and does not narrow it, a quieter machine does")
 
 
 def faithfulness_jobs(args: argparse.Namespace, digest: str) -> tuple[list[tuple[str, str, int]], list[dict]]:
