@@ -129,12 +129,9 @@ def models_using(module: str, *configfiles: str) -> list[str]:
     its SE kernel, so every model's training covers se.py; eca.py is ECA's alone.
     """
     from se_attention.attention import stamp_modules
-    from se_attention.stamps import modules_of
+    from se_attention.stamps import stamped_modules
 
-    def covered(model: str) -> set[str]:
-        return {m for start in ["train", *stamp_modules(model)] for m in modules_of(start)}
-
-    return [m for m in config_models(*configfiles) if module in covered(m)]
+    return [m for m in config_models(*configfiles) if module in stamped_modules("train", stamp_modules(m))]
 
 
 def copy_worktree(dest: Path) -> Path:

@@ -147,6 +147,13 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def stamped_modules(step_module: str | None, extra_modules: Iterable[str] = (),
+                    package_dir: Path = PACKAGE_DIR) -> list[str]:
+    """The modules a step's stamp covers: its module's and ``extra_modules``' imports, sorted."""
+    return sorted({m for start in ([step_module] if step_module else []) + list(extra_modules)
+                   for m in modules_of(start, package_dir)})
+
+
 def stamp_text(step_module: str | None, settings: dict, files: Iterable[str | Path] = (), root: Path | None = None,
                package_dir: Path = PACKAGE_DIR, extra_modules: Iterable[str] = ()) -> str:
     """What a stamp holds: one digest per module and file, then the settings as sorted JSON.
@@ -155,8 +162,7 @@ def stamp_text(step_module: str | None, settings: dict, files: Iterable[str | Pa
     no package module (a notebook) passes None. ``extra_modules`` are modules the step loads by
     name rather than by an import statement (a model's attention module), with their imports.
     """
-    modules = sorted({m for start in ([step_module] if step_module else []) + list(extra_modules)
-                      for m in modules_of(start, package_dir)})
+    modules = stamped_modules(step_module, extra_modules, package_dir)
     lines = [f"{code_digest_of_source((package_dir / f'{m}.py').read_text(encoding='utf-8'))}  "
              f"{PACKAGE}/{m}.py (code)" for m in modules]
     lines += [f"{_file_digest(path)}  {PACKAGE}/{path.relative_to(package_dir).as_posix()}"
